@@ -1,0 +1,46 @@
+"""aiodl: an asyncio downloader that is fast, resumable, verified and safe.
+
+    results = await aiodl.download_many(urls, "downloads")
+
+Runs on the caller's event loop. See ``aiodl._exceptions`` for the error tree.
+"""
+
+import logging
+
+from ._api import download, download_many
+from ._config import Config
+from ._exceptions import (
+    DownloadError,
+    DownloadTimeout,
+    FTPError,
+    HTTPStatusError,
+    IntegrityError,
+    TransferError,
+    UnsafePathError,
+)
+from ._models import Advanced, Event, Finished, Request, Result, Retried, Started
+from ._version import __version__
+
+# A library logs, the application decides where logs go.
+logging.getLogger("aiodl").addHandler(logging.NullHandler())
+
+__all__ = [
+    "Advanced",
+    "Config",
+    "DownloadError",
+    "DownloadTimeout",
+    "Event",
+    "FTPError",
+    "Finished",
+    "HTTPStatusError",
+    "IntegrityError",
+    "Request",
+    "Result",
+    "Retried",
+    "Started",
+    "TransferError",
+    "UnsafePathError",
+    "__version__",
+    "download",
+    "download_many",
+]

@@ -1,0 +1,7 @@
+"""``python -m aiodl``: the same as the ``aiodl`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""Options, validated once into a frozen value object."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ._models import Event
+from ._retry import RetryPolicy
+from ._rules import ALWAYS_CREDENTIALS, looks_secret
+
+MiB = 1024 * 1024
+
+BasicAuth = tuple[str, str]
+"""``(user, password)`` for HTTP basic authentication."""
+
+Auth = BasicAuth | Mapping[str, str]
+"""Basic credentials, or credential headers such as ``{"X-JFrog-Art-Api": key}``."""
+
+ProgressOption = bool | Callable[[Event], None]
+
+
+def _frozen_headers() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob of a download run; ``download_many(**options)`` builds one of these.
+
+    ``timeout`` bounds connecting and each read, never the whole file: a 10 GiB file may
+    legitimately take hours, but a socket silent for ``timeout`` seconds is dead.
+    """
+
+    split: int = 8
+    connections: int = 16
+    per_host: int = 8
+    retries: int = 5
+    timeout: float = 30.0
+    headers: Mapping[str, str] = field(default_factory=_frozen_headers)
+    auth: Auth | None = None
+    overwrite: bool = False
+    max_redirects: int = 10
+    min_segment_size: int = 1 * MiB
+    backoff: float = 0.5
+    backoff_cap: float = 30.0
+    max_retry_wait: float = 300.0
+    sync: bool = True
+    progress: ProgressOption = False
+
+    def __post_init__(self) -> None:
+        for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
+            _require(name, getattr(self, name), minimum=1)
+        for name in ("retries",):
+            _require(name, getattr(self, name), minimum=0)
+        for name in ("timeout", "backoff", "backoff_cap", "max_retry_wait"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        _check_auth(self.auth)
+        if not isinstance(self.progress, bool) and not callable(self.progress):
+            raise TypeError("progress must be True, False or a callable taking an event")
+
+    @classmethod
+    def build(cls, config: Config | None, options: Mapping[str, Any]) -> Config:
+        """Merge keyword options over ``config`` (or the defaults); unknown names raise."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(unknown)}")
+        return dataclasses.replace(config or cls(), **options)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retries, self.backoff, self.backoff_cap, self.max_retry_wait)
+
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that carry ``auth``."""
+        if self.auth is None:
+            return {}
+        if isinstance(self.auth, tuple):
+            user, password = self.auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        return dict(self.auth)
+
+    def credential_names(self) -> frozenset[str]:
+        """Lower-case names of every header that must not leave the first origin."""
+        names = {name.lower() for name in self.auth_headers()}
+        names |= {name.lower() for name in self.headers if looks_secret(name)}
+        return frozenset(names | ALWAYS_CREDENTIALS)
+
+
+def _require(name: str, value: object, *, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_auth(auth: object) -> None:
+    if auth is None or isinstance(auth, Mapping):
+        return
+    if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth):
+        return
+    raise TypeError("auth must be (user, password) or a mapping of credential headers")

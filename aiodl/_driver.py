@@ -1,0 +1,71 @@
+"""The one small interface every protocol driver (HTTP, FTP) implements.
+
+The engine knows nothing of protocols: it asks a driver to ``open`` a byte range of a
+source and reads the returned ``Body`` until the range is done. Drivers translate their
+library's errors into the aiodl exception tree, so the engine's retry logic is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """What the first response told us about a source.
+
+    ``size`` is None when the server did not say (a close-delimited body); ``ranged`` is
+    True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
+    so a later range of a different version is refused.
+    """
+
+    url: str
+    size: int | None
+    ranged: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where and how to ask: the URL plus the request headers and which are credentials."""
+
+    url: str
+    headers: Mapping[str, str]
+    credentials: frozenset[str]
+
+
+class RangeIgnored(Exception):
+    """The server answered a range request with something other than that range.
+
+    Never escapes the engine: it switches the file to one stream from byte 0.
+    """
+
+
+class Body(Protocol):
+    """A response body delivering the bytes of ``[start, ...)`` of ``info``'s file."""
+
+    info: RemoteFile
+    start: int
+
+    async def read(self) -> bytes:
+        """The next chunk; ``b""`` at the end of the body."""
+
+    def close(self) -> None:
+        """Release the connection (dropping it if the body was not read to its end)."""
+
+
+class Driver(Protocol):
+    async def open(
+        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+    ) -> Body:
+        """Request bytes ``[start, end)`` (``end`` None: to the end of the file).
+
+        ``known`` is the file as first seen; a response for another version or size raises
+        IntegrityError, and one that ignores the range raises RangeIgnored. A request with
+        ``start == 0`` and no ``end`` is the probe: it may be answered by the whole file.
+        """
+        ...

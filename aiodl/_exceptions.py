@@ -1,0 +1,64 @@
+"""Every error aiodl reports, in one tree.
+
+    DownloadError              a file could not be downloaded (the base; catch this one)
+    ├── HTTPStatusError        the server answered with a final error status (``.status``)
+    ├── TransferError          the connection broke, or the body ended before its length
+    ├── IntegrityError         the bytes are not what they must be (size, range, checksum)
+    ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
+    ├── DownloadTimeout        connecting or reading stalled past ``timeout`` on every try
+    └── FTPError               an FTP server refused or broke the transfer
+
+Misuse of the API (an invalid option value) raises ``ValueError``/``TypeError`` instead:
+those are bugs in the caller, not download failures.
+
+Messages never contain credentials: URLs are masked before they are formatted.
+"""
+
+from __future__ import annotations
+
+
+class DownloadError(Exception):
+    """A download failed; ``url`` is the masked source URL, when known."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class HTTPStatusError(DownloadError):
+    """The server's final answer was an error status, after any retries.
+
+    ``retry_after`` holds the server's ``Retry-After`` in seconds when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransferError(DownloadError):
+    """The connection failed or closed before all expected bytes arrived."""
+
+
+class IntegrityError(DownloadError):
+    """The received bytes failed a check: length, Content-Range or checksum."""
+
+
+class UnsafePathError(DownloadError):
+    """A file name would escape the destination directory or follow a symlink."""
+
+
+class DownloadTimeout(DownloadError):
+    """Connecting or reading made no progress within the configured timeout."""
+
+
+class FTPError(DownloadError):
+    """An FTP server refused the login or the transfer."""

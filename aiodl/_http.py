@@ -1,0 +1,222 @@
+"""The HTTP(S) driver: ranged GETs over one aiohttp session.
+
+There is no HEAD probe. The first request of a file is ``GET`` with ``Range: bytes=0-``:
+a 206 reveals the size, range support and validators and already streams the first
+segment; a 200 means ranges are ignored and that same body is the whole file. This saves
+a round trip per file and cannot be misled by a HEAD that lies or is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from ._driver import Body, RangeIgnored, RemoteFile, Source
+from ._exceptions import (
+    DownloadError,
+    DownloadTimeout,
+    HTTPStatusError,
+    IntegrityError,
+    TransferError,
+)
+from ._retry import parse_retry_after
+from ._rules import (
+    mask_url,
+    parse_content_range,
+    range_header,
+    range_matches,
+    redirect_headers,
+    redirect_url,
+)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_READ_ERRORS = (aiohttp.ClientError, OSError)
+
+
+@asynccontextmanager
+async def _translated(url: str) -> AsyncIterator[None]:
+    """Turn aiohttp and socket errors into the aiodl tree, with the URL masked."""
+    try:
+        yield
+    except TimeoutError as error:
+        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
+    except _READ_ERRORS as error:
+        message = f"{type(error).__name__}: {_safe_reason(error)}"
+        raise TransferError(message, url=mask_url(url)) from error
+
+
+def _safe_reason(error: BaseException) -> str:
+    """The error text without URLs aiohttp may embed (they could hold credentials)."""
+    text = str(error)
+    for word in text.split():
+        if "://" in word:
+            text = text.replace(word, mask_url(word.strip("'\",()")))
+    return text
+
+
+class HTTPBody:
+    """One response body; ``read`` yields chunks as they arrive."""
+
+    def __init__(self, response: aiohttp.ClientResponse, info: RemoteFile, start: int) -> None:
+        self._response = response
+        self.info = info
+        self.start = start
+
+    async def read(self) -> bytes:
+        async with _translated(self.info.url):
+            return await self._response.content.readany()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class HTTPDriver:
+    """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
+
+    def __init__(self, session: aiohttp.ClientSession, max_redirects: int) -> None:
+        self._session = session
+        self._max_redirects = max_redirects
+
+    async def open(
+        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+    ) -> Body:
+        ask_range = known is None or known.ranged
+        response = await self._get(source, range_header(start, end) if ask_range else None)
+        try:
+            info = _describe(response, start, end, known)
+        except BaseException:
+            response.close()
+            raise
+        return HTTPBody(response, info, start)
+
+    async def _get(self, source: Source, byte_range: str | None) -> aiohttp.ClientResponse:
+        """GET with redirects followed by hand, so credentials never cross origins."""
+        url, headers = source.url, dict(source.headers)
+        extra = {"Accept-Encoding": "identity"}
+        if byte_range is not None:
+            extra["Range"] = byte_range
+        for _ in range(self._max_redirects + 1):
+            async with _translated(url):
+                response = await self._session.get(
+                    url, headers={**headers, **extra}, allow_redirects=False
+                )
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or location is None:
+                _raise_for_status(response)
+                return response
+            response.close()
+            target = redirect_url(url, location)
+            headers = redirect_headers(headers, source.credentials, url, target)
+            url = target
+        raise DownloadError(
+            f"more than {self._max_redirects} redirects", url=mask_url(source.url)
+        )
+
+
+def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+    if response.status in (200, 206) or _is_empty_file(response):
+        return
+    response.close()
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+    url = mask_url(str(response.url))
+    raise HTTPStatusError(
+        f"HTTP {response.status} {response.reason or ''}".rstrip() + f" for {url}",
+        status=response.status,
+        url=url,
+        retry_after=retry_after,
+    )
+
+
+def _is_empty_file(response: aiohttp.ClientResponse) -> bool:
+    """A 416 to ``bytes=0-`` with ``Content-Range: bytes */0``: the file has no bytes."""
+    return response.status == 416 and response.headers.get("Content-Range") == "bytes */0"
+
+
+def _describe(
+    response: aiohttp.ClientResponse, start: int, end: int | None, known: RemoteFile | None
+) -> RemoteFile:
+    """Check the response against the request and what we knew; describe the file."""
+    headers = response.headers
+    url = str(response.url)
+    if response.status == 416:
+        return RemoteFile(url, 0, ranged=False)
+    if response.status == 200:
+        if start > 0 or (end is not None and (known is None or known.ranged)):
+            raise RangeIgnored(f"server answered 200 to a range request for {mask_url(url)}")
+        size = _content_length(headers)
+        ranged = headers.get("Accept-Ranges", "").lower() == "bytes"
+    else:
+        parsed = parse_content_range(headers.get("Content-Range"))
+        if parsed is None or not range_matches(parsed, start, end):
+            raise RangeIgnored(
+                f"asked for {range_header(start, end)}, got Content-Range "
+                f"{headers.get('Content-Range')!r}"
+            )
+        size = parsed.total
+        ranged = True
+        _check_length(headers, start, end, size)
+    info = RemoteFile(
+        url=url,
+        size=size,
+        ranged=ranged,
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+        filename=headers.get("Content-Disposition"),
+    )
+    if known is not None:
+        _check_same_version(known, info)
+    return info
+
+
+def _content_length(headers: CIMultiDictProxy[str]) -> int | None:
+    """The body length, refusing duplicate headers that disagree (a smuggling signal)."""
+    values = set(headers.getall("Content-Length", []))
+    if len(values) > 1:
+        raise IntegrityError(f"conflicting Content-Length headers: {sorted(values)}")
+    value = headers.get("Content-Length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _check_length(
+    headers: CIMultiDictProxy[str], start: int, end: int | None, size: int | None
+) -> None:
+    """A 206's Content-Length, when present, must equal the length of the range."""
+    length = _content_length(headers)
+    stop = end if end is not None else size
+    if length is not None and stop is not None and length != stop - start:
+        raise IntegrityError(f"Content-Length {length} does not match range {start}-{stop}")
+
+
+def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
+    """Refuse bytes of another version: different ETag, Last-Modified or size."""
+    for label, old, new in (
+        ("ETag", known.etag, seen.etag),
+        ("Last-Modified", known.last_modified, seen.last_modified),
+        ("size", known.size, seen.size),
+    ):
+        if old is not None and new is not None and old != new:
+            raise IntegrityError(f"file changed on the server ({label} {old} -> {new})")
+
+
+def new_session(timeout: float, connections: int) -> aiohttp.ClientSession:
+    """One keep-alive session for a whole run; raw bytes, our own redirect handling."""
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+        auto_decompress=False,
+        read_bufsize=1 << 20,
+        raise_for_status=False,
+        trust_env=False,
+    )
+
+
+async def wait_closed(session: aiohttp.ClientSession) -> None:
+    """Close the session and give SSL transports the tick they need to shut down."""
+    await session.close()
+    await asyncio.sleep(0)

@@ -1,0 +1,93 @@
+"""Value objects that cross the public API: what to fetch, what happened, and progress."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from ._exceptions import DownloadError
+
+
+@dataclass(frozen=True)
+class Request:
+    """One file to fetch.
+
+    ``path`` is the target relative to ``dest`` (sanitised like any server-proposed name);
+    without it the name comes from Content-Disposition, then from the URL. ``size``, when
+    given, is checked against what the server reports. ``checksum`` and ``mirrors`` are
+    accepted now and verified/used by later releases.
+    """
+
+    url: str
+    path: str | None = None
+    headers: Mapping[str, str] | None = field(default=None, kw_only=True)
+    checksum: str | None = field(default=None, kw_only=True)
+    mirrors: Sequence[str] = field(default=(), kw_only=True)
+    size: int | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise TypeError("Request.url must be a non-empty string")
+        if self.headers is not None:
+            object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+        if self.size is not None and self.size < 0:
+            raise ValueError("Request.size must be >= 0")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome for one source. ``url`` is masked (no passwords or key values).
+
+    ``ok`` False always comes with ``error``; ``path`` is where the file is (or would have
+    been); ``skipped`` marks a complete file that was already there; ``resumed`` marks a
+    download that reused bytes from an earlier run.
+    """
+
+    url: str
+    path: Path | None
+    ok: bool
+    error: DownloadError | None = None
+    size: int | None = None
+    resumed: bool = False
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class Started:
+    """A file's first response arrived; ``total`` is None when the size is unknown."""
+
+    index: int
+    url: str
+    path: Path
+    total: int | None
+
+
+@dataclass(frozen=True)
+class Advanced:
+    """``nbytes`` more bytes of file ``index`` were written."""
+
+    index: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Retried:
+    """A request for file ``index`` failed and is tried again after ``delay`` seconds."""
+
+    index: int
+    reason: str
+    delay: float
+
+
+@dataclass(frozen=True)
+class Finished:
+    """File ``index`` is done, successfully or not (see ``result.ok``)."""
+
+    index: int
+    result: Result
+
+
+Event = Started | Advanced | Retried | Finished

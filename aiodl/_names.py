@@ -1,0 +1,114 @@
+"""Target file names: where bytes from a server may be written.
+
+Pure logic, no I/O. Every name a server or URL proposes passes through ``sanitize_name``
+before it touches the file system. Checks that need the file system (the resolved path
+stays inside ``dest``, no symlink at the target) live with the writer.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from email.message import Message
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from ._exceptions import UnsafePathError
+
+# Windows device names are reserved with any extension ("CON.txt" opens the console).
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{i}" for i in range(1, 10)}
+    | {f"LPT{i}" for i in range(1, 10)}
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FORBIDDEN = re.compile(r'[<>:"|?*\\]')
+# 255 bytes is the common file-name limit; keep room for the ".part" suffix.
+_MAX_NAME_BYTES = 250
+FALLBACK_NAME = "index.html"
+
+
+def sanitize_name(name: str) -> str:
+    """Turn one untrusted path component into a safe file name, or raise.
+
+    Separators, control characters and characters Windows forbids become ``_``; leading
+    dots and spaces and trailing dots and spaces are stripped (no hidden or ``..`` names);
+    reserved device names get a ``_`` prefix; over-long names are truncated to 250 UTF-8
+    bytes keeping the extension. A name that is empty after this raises UnsafePathError.
+    """
+    cleaned = _CONTROL.sub("_", name)
+    cleaned = _FORBIDDEN.sub("_", cleaned.replace("/", "_"))
+    cleaned = cleaned.strip(" .")
+    if not cleaned:
+        raise UnsafePathError(f"unusable file name {name!r}")
+    if cleaned.split(".", 1)[0].upper() in _RESERVED:
+        cleaned = "_" + cleaned
+    return _truncate(cleaned)
+
+
+def _truncate(name: str) -> str:
+    """Cut ``name`` to 250 UTF-8 bytes, keeping a short extension when there is one."""
+    if len(name.encode()) <= _MAX_NAME_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    suffix = dot + ext if stem and len(ext.encode()) <= 16 else ""
+    stem = name[: len(name) - len(suffix)]
+    budget = _MAX_NAME_BYTES - len(suffix.encode())
+    cut = stem.encode()[:budget].decode(errors="ignore")
+    return cut + suffix
+
+
+def sanitize_relative(path: str) -> PurePosixPath:
+    """Sanitise a relative path (``a/b/c``) component by component.
+
+    Absolute paths and ``..`` components are refused outright rather than rewritten: a
+    caller or listing that asks for them is either confused or hostile.
+    """
+    normalized = path.replace("\\", "/")
+    if normalized.startswith("/") or re.match(r"^[A-Za-z]:", normalized):
+        raise UnsafePathError(f"absolute path {path!r} is not allowed")
+    parts = [part for part in normalized.split("/") if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise UnsafePathError(f"path {path!r} climbs out with '..'")
+    if not parts:
+        raise UnsafePathError(f"empty path {path!r}")
+    return PurePosixPath(*(sanitize_name(part) for part in parts))
+
+
+def name_from_url(url: str) -> str:
+    """The last non-empty path segment of ``url``, percent-decoded; a fallback if none."""
+    path = unquote(urlsplit(url).path)
+    base = posixpath.basename(path.rstrip("/"))
+    return base or FALLBACK_NAME
+
+
+def name_from_content_disposition(header: str | None) -> str | None:
+    """The ``filename*``/``filename`` parameter of a Content-Disposition header (RFC 6266).
+
+    Only the final component is kept: ``filename="../../etc/passwd"`` proposes ``passwd``,
+    which ``sanitize_name`` then checks like any other name.
+    """
+    if not header:
+        return None
+    message = Message()
+    message["content-disposition"] = header
+    raw = message.get_filename()
+    if not raw:
+        return None
+    base = posixpath.basename(raw.replace("\\", "/").rstrip("/"))
+    return base or None
+
+
+def choose_name(
+    explicit: str | None, content_disposition: str | None, url: str
+) -> PurePosixPath:
+    """The relative target path: the caller's choice, else the server's, else the URL's."""
+    if explicit is not None:
+        return sanitize_relative(explicit)
+    proposed = name_from_content_disposition(content_disposition) or name_from_url(url)
+    return PurePosixPath(sanitize_name(proposed))
+
+
+def part_name(name: str) -> str:
+    """The in-progress sibling of a final file name."""
+    return name + ".part"

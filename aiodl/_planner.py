@@ -1,0 +1,74 @@
+"""Segment planning: which byte ranges of a file go to which connection.
+
+Pure logic, no I/O. A file of ``size`` bytes is cut into at most ``split`` contiguous
+segments of at least ``min_size`` bytes. While downloading, a segment's ``end`` may shrink
+when an idle connection steals the back half of it (aria2's method), so that the tail of
+the file is not left to one slow connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(eq=False)
+class Segment:
+    """A byte range ``[start, end)`` of a file; ``pos`` is the next byte to fetch.
+
+    Mutable on purpose: the downloading task advances ``pos`` and a stealer may lower
+    ``end``; both only ever happen on the event loop, so no lock is needed.
+    """
+
+    start: int
+    end: int
+    pos: int = -1
+
+    def __post_init__(self) -> None:
+        if self.pos < 0:
+            self.pos = self.start
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.end - self.pos)
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= self.end
+
+
+def plan(size: int, split: int, min_size: int) -> list[Segment]:
+    """Cut ``[0, size)`` into at most ``split`` near-equal segments of >= ``min_size`` bytes.
+
+    A file smaller than two minimum segments is one segment; an empty file is none.
+    """
+    if size < 0 or split < 1 or min_size < 1:
+        raise ValueError("size must be >= 0, split and min_size >= 1")
+    if size == 0:
+        return []
+    count = max(1, min(split, size // min_size))
+    base, extra = divmod(size, count)
+    segments: list[Segment] = []
+    start = 0
+    for index in range(count):
+        length = base + (1 if index < extra else 0)
+        segments.append(Segment(start, start + length))
+        start += length
+    return segments
+
+
+def steal(segments: list[Segment], min_size: int) -> Segment | None:
+    """Split the segment with the most bytes left; return the new back half, or None.
+
+    The victim keeps ``[pos, mid)``; the returned segment covers ``[mid, end)``. Nothing is
+    split when each half would be smaller than ``min_size``: a new connection costs more
+    than it saves on a short tail.
+    """
+    if not segments:
+        return None
+    victim = max(segments, key=lambda segment: segment.remaining)
+    if victim.remaining < 2 * min_size:
+        return None
+    mid = victim.pos + victim.remaining // 2
+    thief = Segment(mid, victim.end)
+    victim.end = mid
+    return thief

@@ -1,0 +1,85 @@
+"""Progress bars drawn with rich: one overall bar plus one per active large file.
+
+rich throttles redraws itself (``refresh_per_second``), draws on stderr only when it is a
+terminal, and renders as a live widget in Jupyter.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ._models import Advanced, Event, Finished, Retried, Started
+
+# Files smaller than this finish too fast for their own bar to help anyone.
+LARGE_FILE = 8 * 1024 * 1024
+
+
+class ProgressBars:
+    """Turns download events into rich progress bars; use as a context manager."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            refresh_per_second=8,
+            transient=False,
+        )
+        self._overall = self._progress.add_task("total", total=0)
+        self._files: dict[int, TaskID] = {}
+        self._done = 0
+        self._started = 0
+
+    def __enter__(self) -> ProgressBars:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def handle(self, event: Event) -> None:
+        """Update the bars for one event."""
+        if isinstance(event, Started):
+            self._started += 1
+            total = self._progress.tasks[self._overall].total or 0
+            self._progress.update(self._overall, total=total + (event.total or 0))
+            if event.total is not None and event.total >= LARGE_FILE:
+                self._files[event.index] = self._progress.add_task(
+                    event.path.name, total=event.total
+                )
+        elif isinstance(event, Advanced):
+            self._progress.advance(self._overall, event.nbytes)
+            if event.index in self._files:
+                self._progress.advance(self._files[event.index], event.nbytes)
+        elif isinstance(event, Finished):
+            self._finish(event)
+        elif isinstance(event, Retried):
+            self._progress.console.log(f"retry in {event.delay:.1f}s: {event.reason}")
+        self._progress.update(self._overall, description=f"{self._done}/{self._started} files")
+
+    def _finish(self, event: Finished) -> None:
+        self._done += 1
+        task = self._files.pop(event.index, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        if not event.result.ok:
+            self._progress.console.log(f"failed {event.result.url}: {event.result.error}")

@@ -1,0 +1,121 @@
+"""HTTP rules that decide whether bytes and headers can be trusted.
+
+Pure logic, no I/O: Content-Range checks, redirect policy (which headers survive a hop to
+another origin), and masking of secrets before anything is logged or reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from ._exceptions import DownloadError
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+# Headers that carry credentials whatever the caller called them.
+ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
+# Header and query-parameter names whose values are secrets (API keys, signatures).
+_SECRET_NAMES = re.compile(
+    r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE
+)
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class ContentRange:
+    """A parsed ``Content-Range: bytes start-last/total`` (``last`` inclusive)."""
+
+    start: int
+    last: int
+    total: int | None
+
+
+def parse_content_range(value: str | None) -> ContentRange | None:
+    """Parse a satisfied-range Content-Range value; None if absent or malformed."""
+    if value is None:
+        return None
+    match = _CONTENT_RANGE.match(value)
+    if match is None:
+        return None
+    start, last, total = match.groups()
+    parsed = ContentRange(int(start), int(last), None if total == "*" else int(total))
+    if parsed.last < parsed.start or (parsed.total is not None and parsed.last >= parsed.total):
+        return None
+    return parsed
+
+
+def range_matches(parsed: ContentRange | None, start: int, end: int | None) -> bool:
+    """True when a 206's Content-Range is exactly the requested ``[start, end)``.
+
+    ``end`` None means an open request (``bytes=start-``), which must run to the end of
+    the file. Anything else is a server that does not honour ranges as asked, whose bytes
+    must not be written at our offsets.
+    """
+    if parsed is None:
+        return False
+    if end is not None:
+        return parsed.start == start and parsed.last == end - 1
+    return parsed.start == start and parsed.total is not None and parsed.last == parsed.total - 1
+
+
+def range_header(start: int, end: int | None) -> str:
+    """The Range header value for ``[start, end)``; open-ended when ``end`` is None."""
+    return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) with default ports filled in, for same-origin checks."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def redirect_url(current: str, location: str) -> str:
+    """Resolve a Location header; refuse non-HTTP targets and HTTPS-to-HTTP downgrades."""
+    target = urljoin(current, location.strip())
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise DownloadError(f"refusing redirect to a {scheme or 'relative'} URL")
+    if urlsplit(current).scheme.lower() == "https" and scheme == "http":
+        raise DownloadError(f"refusing redirect from https to plain http: {mask_url(target)}")
+    return target
+
+
+def redirect_headers(
+    headers: Mapping[str, str], credentials: Iterable[str], current: str, target: str
+) -> dict[str, str]:
+    """The request headers that may follow a redirect from ``current`` to ``target``.
+
+    Across origins, Authorization, Cookie and every header the caller marked as a credential
+    (an API key header, say) are dropped: another host must not receive them.
+    """
+    if origin(current) == origin(target):
+        return dict(headers)
+    secret = ALWAYS_CREDENTIALS | {name.lower() for name in credentials}
+    return {name: value for name, value in headers.items() if name.lower() not in secret}
+
+
+def looks_secret(name: str) -> bool:
+    """True for header or parameter names that conventionally carry secrets."""
+    return _SECRET_NAMES.search(name) is not None
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password and secret-looking query values replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{hostport}"
+    query = parts.query
+    if query and looks_secret(query):
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode(
+            [(key, MASK if looks_secret(key) else value) for key, value in pairs],
+            safe="*",
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -1,0 +1,239 @@
+"""Moving one file's bytes: segment workers, work stealing, retries and range fallback.
+
+A ``Transfer`` starts with the probe's open body feeding segment 0 and up to ``split - 1``
+more workers, each holding a connection slot while it works. A worker that finishes its
+segment steals the back half of the largest remaining one. If the server turns out not to
+honour ranges, every worker stops and the file restarts as one stream from byte 0; bytes
+of a full body are never spliced into a segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+from ._driver import Body, Driver, RangeIgnored, RemoteFile, Source
+from ._exceptions import DownloadError, DownloadTimeout, HTTPStatusError, TransferError
+from ._planner import Segment, plan, steal
+from ._retry import RetryPolicy
+from ._writer import PartFile
+
+T = TypeVar("T")
+FLUSH_BYTES = 1 << 20
+_UNKNOWN_END = sys.maxsize
+
+SlotFactory = Callable[[], AbstractAsyncContextManager[None]]
+RetryHook = Callable[[DownloadError, float], None]
+ProgressHook = Callable[[int], None]
+
+
+async def retrying(
+    policy: RetryPolicy,
+    action: Callable[[], Awaitable[T]],
+    *,
+    progress: Callable[[], int],
+    on_retry: RetryHook,
+) -> T:
+    """Run ``action`` until it succeeds or ``policy`` gives up (then its error is raised).
+
+    A try that moved ``progress`` forward resets the count: a flaky link that drops every
+    100 MB must not exhaust the retries of a 10 GB file, while a server that delivers
+    nothing fails after ``retries`` tries.
+    """
+    attempt = 0
+    while True:
+        mark = progress()
+        try:
+            return await action()
+        except DownloadError as error:
+            if progress() != mark:
+                attempt = 0
+            delay = _retry_delay(policy, attempt, error)
+            if delay is None:
+                raise
+            on_retry(error, delay)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+
+def _retry_delay(policy: RetryPolicy, attempt: int, error: DownloadError) -> float | None:
+    if isinstance(error, HTTPStatusError):
+        return policy.delay(attempt, error.status, error.retry_after, random.random())
+    if isinstance(error, TransferError | DownloadTimeout):
+        return policy.delay(attempt, None, None, random.random())
+    return None
+
+
+def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of a task group's failures: one clear error per file."""
+    first = group.exceptions[0]
+    return first_failure(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+@dataclasses.dataclass
+class Transfer:
+    """Fetches ``info``'s bytes into ``part``; ``run`` returns the final size."""
+
+    driver: Driver
+    source: Source
+    part: PartFile
+    info: RemoteFile
+    split: int
+    min_segment_size: int
+    policy: RetryPolicy
+    slot: SlotFactory
+    on_retry: RetryHook
+    on_progress: ProgressHook | None = None
+    _segments: list[Segment] = dataclasses.field(default_factory=list)
+    _claimed: set[Segment] = dataclasses.field(default_factory=set)
+    _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+
+    async def run(self, probe: Body) -> int:
+        """Download everything; ``probe`` is the open body that starts at byte 0."""
+        if self.info.ranged and self.info.size is not None:
+            try:
+                return await self._run_segments(probe)
+            except RangeIgnored:
+                self.info = dataclasses.replace(self.info, ranged=False)
+            probe = await self._retrying(lambda: self._open(0, None), lambda: 0)
+        return await self._run_stream(probe)
+
+    async def _run_segments(self, probe: Body) -> int:
+        assert self.info.size is not None
+        self._segments = plan(self.info.size, self.split, self.min_segment_size)
+        if not self._segments:
+            probe.close()
+            return 0
+        first = self._claim_next()
+        assert first is not None
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._work(first, probe))
+                for _ in range(len(self._segments) - 1):
+                    group.create_task(self._work_with_slot())
+        except BaseExceptionGroup as failures:
+            raise first_failure(failures) from None
+        return self.info.size
+
+    async def _run_stream(self, probe: Body) -> int:
+        """One stream from byte 0; an unknown size ends at the end of the body."""
+        end = self.info.size if self.info.size is not None else _UNKNOWN_END
+        segment = Segment(0, end)
+        await self._fetch(segment, probe)
+        if self.info.size is None:
+            self.part.truncate(segment.pos)
+        return segment.pos
+
+    async def _work_with_slot(self) -> None:
+        """An extra worker: waits for a connection slot, then takes whatever work is left."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        async with self.slot():
+            self._waiting.discard(task)
+            segment = self._claim_next()
+            if segment is not None:
+                await self._work(segment, None)
+
+    async def _work(self, segment: Segment, body: Body | None) -> None:
+        """Fetch ``segment``, then keep stealing work until none is worth a request."""
+        current: Segment | None = segment
+        while current is not None:
+            await self._fetch(current, body)
+            body = None
+            self._claimed.discard(current)
+            current = self._claim_next()
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        """No work is left for a new connection, and remaining work only shrinks: cancel
+        the workers still waiting for a slot (they could otherwise wait on a slot that this
+        file itself holds)."""
+        for task in self._waiting:
+            task.cancel()
+        self._waiting.clear()
+
+    def _claim_next(self) -> Segment | None:
+        """An unclaimed unfinished segment, else the back half of the largest claimed one."""
+        for segment in self._segments:
+            if not segment.done and segment not in self._claimed:
+                self._claimed.add(segment)
+                return segment
+        thief = steal([s for s in self._claimed if not s.done], self.min_segment_size)
+        if thief is not None:
+            self._segments.append(thief)
+            self._claimed.add(thief)
+        return thief
+
+    async def _fetch(self, segment: Segment, body: Body | None) -> None:
+        """Fill ``segment``, reopening from where it stopped after each failure."""
+        opened = [body]
+
+        async def attempt() -> None:
+            current = opened[0] or await self._open(segment.pos, self._request_end(segment))
+            opened[0] = None
+            try:
+                await self._pump(current, segment)
+            except DownloadError:
+                self._restart_if_unranged(segment)
+                raise
+            finally:
+                current.close()
+
+        await self._retrying(attempt, lambda: segment.pos)
+
+    def _request_end(self, segment: Segment) -> int | None:
+        return None if segment.end == _UNKNOWN_END else segment.end
+
+    def _restart_if_unranged(self, segment: Segment) -> None:
+        """Without ranges a retry starts over: the bytes so far are written again."""
+        if not self.info.ranged and segment.pos:
+            self._advance(-segment.pos)
+            segment.pos = 0
+
+    async def _open(self, start: int, end: int | None) -> Body:
+        return await self.driver.open(self.source, start, end, self.info)
+
+    async def _retrying(self, action: Callable[[], Awaitable[T]], progress: Callable[[], int]) -> T:
+        return await retrying(self.policy, action, progress=progress, on_retry=self.on_retry)
+
+    async def _pump(self, body: Body, segment: Segment) -> None:
+        """Copy the body into the part file until the segment's (shrinking) end.
+
+        Chunks are gathered into ~1 MiB positional writes: few syscalls, little memory.
+        """
+        pending: list[bytes] = []
+        offset = segment.pos
+        try:
+            while segment.pos < segment.end:
+                chunk = await body.read()
+                if not chunk:
+                    break
+                chunk = chunk[: segment.end - segment.pos]
+                pending.append(chunk)
+                segment.pos += len(chunk)
+                if segment.pos - offset >= FLUSH_BYTES:
+                    self._flush(offset, pending)
+                    offset, pending = segment.pos, []
+        finally:
+            self._flush(offset, pending)
+        if segment.pos < segment.end and segment.end != _UNKNOWN_END:
+            raise TransferError(
+                f"connection closed early: {segment.end - segment.pos} bytes of "
+                f"{segment.start}-{segment.end} missing",
+                url=self.source.url,
+            )
+
+    def _flush(self, offset: int, chunks: list[bytes]) -> None:
+        if chunks:
+            self.part.write(offset, chunks)
+            self._advance(sum(map(len, chunks)))
+
+    def _advance(self, nbytes: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(nbytes)

@@ -1,0 +1,118 @@
+"""A throw-away nginx on 127.0.0.1 serving the benchmark data.
+
+It runs in the foreground (daemon off) as our child, with every path it writes inside the work
+dir, so nothing of the system's nginx setup is touched and stopping it is just a signal.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+NGINX = "/usr/sbin/nginx"
+TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def free_port() -> int:
+    """Ask the kernel for an unused loopback port (tiny race with nginx's bind, fine here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def render_config(work: Path, root: Path, port: int) -> str:
+    """nginx.conf tuned to stay out of the way: sendfile, no access log, endless keep-alive.
+
+    One worker: the machine has two cores and the client under test needs one of them.
+    """
+    temps = "\n".join(f"    {d}_temp_path {work / 'nginx-tmp' / d};" for d in TEMP_DIRS)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""{user}worker_processes 1;
+daemon off;
+pid {work / "nginx.pid"};
+error_log {work / "nginx-error.log"} warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    keepalive_timeout 120s;
+    default_type application/octet-stream;
+{temps}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def _answers(port: int, probe: str) -> bool:
+    """True once nginx serves the probe path with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("HEAD", probe)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], port: int, probe: str, log: Path) -> None:
+    """Poll until nginx answers; fail with its error log if it exits or stays silent."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited ({proc.returncode}): {_tail(log)}")
+        if _answers(port, probe):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx did not answer on port {port}: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    """Last lines of the error log, the only place nginx explains itself."""
+    return " | ".join(log.read_text().splitlines()[-5:]) if log.exists() else "(no error log)"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM is nginx's fast shutdown; SIGKILL the group if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def serve(work: Path, root: Path, probe: str) -> Iterator[str]:
+    """Run nginx for the duration of the block and yield its base URL.
+
+    The finally clause stops it on errors and KeyboardInterrupt too; its own session keeps a
+    Ctrl-C from reaching it before we are done with it.
+    """
+    port = free_port()
+    conf = work / "nginx.conf"
+    log = work / "nginx-error.log"
+    for d in TEMP_DIRS:
+        (work / "nginx-tmp" / d).mkdir(parents=True, exist_ok=True)
+    conf.write_text(render_config(work, root, port))
+    argv = [NGINX, "-p", str(work), "-c", str(conf), "-e", str(log)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_ready(proc, port, probe, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)

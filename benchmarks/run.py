@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Benchmark aiodl against aria2c, axel, curl, wget2 and parfive on a loopback nginx.
+
+W1 fetches one big file over 8 connections, W2 fetches many 64 KiB files 16 at a time. Runs are
+interleaved (rep by rep, tool by tool) so a slow phase of the machine hits every tool alike, and
+every output is checked by sha256: a fast wrong download must not win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import _data
+import _nginx
+import _tools
+from _data import MIB, Source
+from _tools import Job, Tool
+
+TIME = "/usr/bin/time"
+RESULTS = Path(__file__).resolve().parent / "results"
+WORKLOADS = ("W1", "W2")
+SMOKE = {"big_mib": 16, "small_count": 50, "reps": 1, "tools": "aiodl,curl", "save": False}
+ENV = _tools.clean_env()
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A set of sources fetched in one run, plus the -i / -K files listing their URLs."""
+
+    key: str
+    title: str
+    sources: list[Source]
+    size: int
+    urls_file: Path
+    curl_config: Path
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed command; status is ok, FAILED, or unchecked (floors: exit code only)."""
+
+    workload: str
+    tool: str
+    rep: int
+    seconds: float
+    peak_rss_kib: int | None
+    returncode: int
+    status: str
+    detail: str
+    utc: str
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """CLI; --smoke only changes defaults, so `--smoke --reps 2` still means two reps."""
+    keys = sorted({t.key for t in _tools.TOOLS})
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/aiodl-bench"))
+    p.add_argument("--big-mib", type=int, default=1024, help="W1 file size (default 1024)")
+    p.add_argument("--small-count", type=int, default=2000, help="W2 file count (default 2000)")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1")
+    p.add_argument("--tools", default=",".join(keys), help=f"subset of {','.join(keys)}")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    p.add_argument("--no-save", dest="save", action="store_false", help="skip results/ files")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI: --big-mib 16 --small-count 50 --reps 1 --tools aiodl,curl --no-save",
+    )
+    if "--smoke" in argv:
+        p.set_defaults(**SMOKE)
+    args = p.parse_args(argv)
+    args.only = _pick(p, "--only", args.only, WORKLOADS)
+    args.tools = _pick(p, "--tools", args.tools, keys)
+    return args
+
+
+def _pick(
+    p: argparse.ArgumentParser,
+    flag: str,
+    value: str,
+    known: tuple[str, ...] | list[str],
+) -> list[str]:
+    """Split a comma list and reject typos, which would otherwise silently measure nothing."""
+    picked = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = sorted(set(picked) - set(known))
+    if unknown or not picked:
+        p.error(f"{flag}: unknown {unknown or 'empty list'}; choose from {', '.join(known)}")
+    return picked
+
+
+def log(msg: str) -> None:
+    """Progress goes to stderr so stdout carries only the report."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
+    """Create or reuse the data and hash it, once per invocation."""
+    data, out = work / "data", []
+    if "W1" in args.only:
+        log(f"data: big.bin {args.big_mib} MiB in {data}")
+        big = [_data.big_source(data, args.big_mib)]
+        out.append(
+            Workload(
+                "W1",
+                f"1 file of {args.big_mib} MiB, 8 connections",
+                big,
+                args.big_mib * MIB,
+                work / "urls-W1.txt",
+                work / "curl-W1.cfg",
+            )
+        )
+    if "W2" in args.only:
+        log(f"data: {args.small_count} x 64 KiB in {data / 'small'}")
+        small = _data.small_sources(data, args.small_count)
+        out.append(
+            Workload(
+                "W2",
+                f"{args.small_count} files of 64 KiB, 16 concurrent",
+                small,
+                len(small) * _data.SMALL_SIZE,
+                work / "urls-W2.txt",
+                work / "curl-W2.cfg",
+            )
+        )
+    return out
+
+
+def write_url_files(wl: Workload, base: str) -> list[str]:
+    """urls.txt for -i and a curl -K config: 2000 URLs would not fit nicely in argv."""
+    urls = [base + s.url_path for s in wl.sources]
+    wl.urls_file.write_text("".join(f"{u}\n" for u in urls))
+    wl.curl_config.write_text(
+        "".join(
+            f'url = "{u}"\noutput = "{s.name}"\n' for u, s in zip(urls, wl.sources, strict=True)
+        )
+    )
+    return urls
+
+
+def prepare(work: Path, wl: Workload) -> Path:
+    """Everything the machine notes ask for before a timed run, none of it inside the timer."""
+    shutil.rmtree(work / "out", ignore_errors=True)
+    _data.fault_in_memory(work / "scratch.bin", wl.size)
+    _data.warm_cache(wl.sources)
+    os.sync()  # fresh data or the last output must not be written back during the next run
+    return work / "out"
+
+
+def timed(
+    argv: list[str],
+    cwd: Path,
+    rss_file: Path,
+    timeout: float,
+) -> tuple[float, int, int | None, str]:
+    """Wall time, exit code, peak RSS (KiB, from GNU time) and stderr tail of one command.
+
+    GNU time writes %M to its own file (-o), so a tool's stderr cannot garble the number. The
+    command gets its own session, so a timeout or Ctrl-C kills the tool and not just `time`.
+    """
+    cmd = [TIME, "-o", str(rss_file), "-f", "%M", *argv]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=ENV,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _abort(proc)
+        err = proc.communicate()[1] + f"\ntimed out after {timeout:g} s".encode()
+    finally:
+        _abort(proc)
+    seconds = time.perf_counter() - start
+    return seconds, proc.returncode, _read_rss(rss_file), err.decode(errors="replace")
+
+
+def _abort(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the tool under `time` first so `time` can still reap it (an orphan would linger as
+    a zombie where PID 1 does not reap), then anything left in the session."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(OSError):
+        kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        for kid in kids:
+            os.kill(int(kid), signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _read_rss(path: Path) -> int | None:
+    """Last line of GNU time's output; earlier lines may say how the command exited."""
+    try:
+        return int(path.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def run_one(
+    tool: Tool,
+    wl: Workload,
+    urls: list[str],
+    rep: int,
+    args: argparse.Namespace,
+) -> Run:
+    """Prepare, time, verify: one row of the JSONL."""
+    parent = prepare(args.workdir, wl)
+    out = parent / f"{wl.key}-{tool.key}-{rep}"
+    out.mkdir(parents=True)
+    job = Job(out, urls, wl.urls_file, wl.curl_config, args.big_mib)
+    utc = datetime.now(UTC).isoformat(timespec="seconds")
+    seconds, rc, rss, err = timed(tool.argv(job), out, parent / "time.txt", args.timeout)
+    if rc != 0:
+        status, detail = "FAILED", f"exit {rc}: {' | '.join(err.strip().splitlines()[-3:])}"
+    elif not tool.verify:
+        status, detail = "unchecked", ""
+    else:
+        problem = _data.verify(out, wl.sources)
+        status, detail = ("FAILED", problem) if problem else ("ok", "")
+    return Run(wl.key, tool.key, rep, round(seconds, 4), rss, rc, status, detail, utc)
+
+
+def run_all(
+    args: argparse.Namespace, base: str, workloads: list[Workload], tools: dict[Tool, str | None]
+) -> list[Run]:
+    """Interleave: for each rep, every tool once, so drifts spread evenly across tools."""
+    runs: list[Run] = []
+    for wl in workloads:
+        urls = write_url_files(wl, base)
+        ready = [t for t, v in tools.items() if t.workload == wl.key and v]
+        for rep in range(1, args.reps + 1):
+            for tool in ready:
+                r = run_one(tool, wl, urls, rep, args)
+                rss = f"{r.peak_rss_kib / 1024:6.1f} MiB" if r.peak_rss_kib else "   ? MiB"
+                log(
+                    f"[{wl.key} {rep}/{args.reps}] {tool.key:<9} {r.seconds:7.2f} s {rss} "
+                    f"{r.status} {r.detail}"
+                )
+                runs.append(r)
+    return runs
+
+
+def _median(runs: list[Run]) -> float | None:
+    """Median over runs that did not fail: a failed run's time says nothing about speed."""
+    good = [r.seconds for r in runs if r.status != "FAILED"]
+    return statistics.median(good) if good else None
+
+
+def _ok_cell(runs: list[Run]) -> str:
+    """yes / FAILED k/n / n/a for floors, which have nothing to compare."""
+    failed = sum(r.status == "FAILED" for r in runs)
+    if failed:
+        return f"FAILED {failed}/{len(runs)}"
+    return "n/a (floor)" if all(r.status == "unchecked" for r in runs) else "yes"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    """A table number, or '-' when there is none (all runs failed, RSS not reported)."""
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[str]:
+    """The markdown table of one workload, one row per tool, in the order they ran."""
+    mine = [r for r in runs if r.workload == wl.key]
+    ref = _median([r for r in mine if r.tool == "aria2c"])
+    rows = [
+        f"### {wl.key}: {wl.title}",
+        "",
+        "| tool | median s | ratio to aria2c | peak RSS MiB | ok |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for tool, ver in tools.items():
+        if tool.workload != wl.key:
+            continue
+        its = [r for r in mine if r.tool == tool.key]
+        if ver is None or not its:
+            rows.append(f"| {tool.label} | {'not installed' if ver is None else 'no runs'} | | | |")
+            continue
+        med = _median(its)
+        ratio = f"{med / ref:.2f}" if med is not None and ref else "-"
+        rss = max((r.peak_rss_kib for r in its if r.peak_rss_kib), default=None)
+        rows.append(
+            f"| {tool.label} | {_num(med)} | {ratio} | {_num(rss and rss / 1024, 1)} "
+            f"| {_ok_cell(its)} |"
+        )
+    return [*rows, ""]
+
+
+def report(
+    args: argparse.Namespace,
+    workloads: list[Workload],
+    tools: dict[Tool, str | None],
+    runs: list[Run],
+) -> str:
+    """Header with what a reader needs to reproduce the numbers, then one table per workload."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = sorted({v for v in tools.values() if v})
+    head = [
+        f"## aiodl benchmark, {when}",
+        "",
+        f"Loopback nginx (1 worker, sendfile) on 127.0.0.1, {os.cpu_count()} CPUs, "
+        f"Linux {platform.release()}, Python {platform.python_version()}. "
+        f"Median of {args.reps} interleaved rep(s); every output checked by sha256; "
+        "ratio = median / aria2c median (lower is faster); peak RSS = max over reps.",
+        "",
+        f"Versions: {'; '.join(versions)}.",
+        "",
+    ]
+    return "\n".join([*head, *(line for wl in workloads for line in table(wl, tools, runs))])
+
+
+def save(text: str, runs: list[Run]) -> Path:
+    """results/<UTC stamp>.md and .jsonl side by side; returns the .md path."""
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stem.with_suffix(".jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
+    md = stem.with_suffix(".md")
+    md.write_text(text)
+    return md
+
+
+def main(argv: list[str]) -> int:
+    """Data, nginx, runs, report; exit 1 if any run failed or aiodl was asked for but absent."""
+    args = parse_args(argv)
+    work: Path = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    workloads = build_workloads(args, work)
+    picked = [
+        t for t in _tools.TOOLS if t.key in args.tools and t.workload in {w.key for w in workloads}
+    ]
+    tools = {t: _tools.version(t) for t in picked}
+    try:
+        with _nginx.serve(work, work / "data", workloads[0].sources[0].url_path) as base:
+            log(f"nginx: {base}")
+            runs = run_all(args, base, workloads, tools)
+    finally:
+        shutil.rmtree(work / "out", ignore_errors=True)
+    text = report(args, workloads, tools, runs)
+    print(text)
+    if args.save:
+        log(f"saved {save(text, runs)} (+ .jsonl)")
+    missing_aiodl = any(t.key == "aiodl" and v is None for t, v in tools.items())
+    return 1 if missing_aiodl or any(r.status == "FAILED" for r in runs) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        log("interrupted; nginx stopped, outputs removed")
+        sys.exit(130)

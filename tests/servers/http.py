@@ -1,0 +1,212 @@
+"""A real HTTP server on 127.0.0.1 whose files can be told to misbehave.
+
+Each served file has a ``Faults`` record: switches for the ways servers break downloads.
+Every request is recorded (method, path, headers, time) so tests assert what the client
+actually sent, not what it meant to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+CHUNK = 64 * 1024
+
+
+@dataclass
+class Faults:
+    """Switches for one file. Counters (``*_times``) count down per GET; -1 means always."""
+
+    ignore_range: bool = False  # answer 200 + full body to every range request
+    wrong_range_after: int | None = None  # 206 for start > this, with a shifted Content-Range
+    truncate_at: int | None = None  # close the connection at this absolute byte offset
+    truncate_times: int = -1
+    statuses: list[int] = field(default_factory=list)  # served (one per GET) before the file
+    retry_after: str | None = None  # sent with those statuses
+    head_status: int | None = None  # answer HEAD with this status
+    stall_at: int | None = None  # stop sending at this absolute offset and hang
+    stall_times: int = -1
+    content_disposition: str | None = None
+    redirect_to: str | None = None  # 302 to this URL instead of serving
+    chunked: bool = False  # no Content-Length: chunked transfer encoding
+    etag: str = ""
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    at: float
+
+    @property
+    def range_start(self) -> int | None:
+        value = self.headers.get("Range")
+        if value is None:
+            return None
+        return int(value.removeprefix("bytes=").split("-")[0])
+
+
+def _take(counter: int) -> tuple[bool, int]:
+    """Whether a fault with this countdown fires now, and the counter after it."""
+    if counter == 0:
+        return False, 0
+    return True, counter - 1 if counter > 0 else -1
+
+
+class FaultServer:
+    """Serves ``files`` under ``/NAME``; ``faults[NAME]`` decides how badly."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.faults: dict[str, Faults] = {}
+        self.seen: list[Seen] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.port = 0
+        self._closing = asyncio.Event()
+
+    def add(self, name: str, data: bytes, **faults: object) -> str:
+        """Serve ``data`` at ``/name`` with the given fault switches; returns its URL."""
+        self.files[name] = data
+        self.faults[name] = Faults(**faults)  # type: ignore[arg-type]
+        if not self.faults[name].etag:
+            self.faults[name].etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        return self.url(name)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+    def requests_for(self, name: str, method: str = "GET") -> list[Seen]:
+        return [s for s in self.seen if s.path == f"/{name}" and s.method == method]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(
+            Seen(request.method, request.path, dict(request.headers), time.monotonic())
+        )
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        name = request.path.lstrip("/")
+        if name not in self.files:
+            return web.Response(status=404, text="no such file")
+        faults = self.faults[name]
+        if request.method == "HEAD" and faults.head_status is not None:
+            return web.Response(status=faults.head_status)
+        if faults.statuses:
+            status = faults.statuses.pop(0)
+            headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+            return web.Response(status=status, headers=headers, text="try later")
+        if faults.redirect_to is not None:
+            raise web.HTTPFound(faults.redirect_to)
+        return await self._serve(request, name, faults)
+
+    async def _serve(
+        self, request: web.Request, name: str, faults: Faults
+    ) -> web.StreamResponse:
+        data = self.files[name]
+        start, end, partial = _parse_range(request.headers.get("Range"), len(data), faults)
+        if start is None:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        response = web.StreamResponse(status=206 if partial else 200)
+        response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
+        response.headers["ETag"] = faults.etag
+        if faults.content_disposition:
+            response.headers["Content-Disposition"] = faults.content_disposition
+        if partial:
+            shown = start + 1 if _wrong(faults, start) else start
+            response.headers["Content-Range"] = f"bytes {shown}-{shown + end - start - 1}/{len(data)}"
+        if faults.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = end - start
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        await self._send(request, response, data, start, end, faults)
+        return response
+
+    async def _send(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        data: bytes,
+        start: int,
+        end: int,
+        faults: Faults,
+    ) -> None:
+        cut = self._cut(faults, start, end)
+        stall = self._stall(faults, start, end)
+        stop = min(x for x in (cut, stall, end) if x is not None)
+        for offset in range(start, stop, CHUNK):
+            await response.write(data[offset : min(offset + CHUNK, stop)])
+        if stall is not None and stall == stop:
+            await asyncio.wait_for(self._closing.wait(), timeout=60)
+        if stop < end:
+            assert request.transport is not None
+            request.transport.close()
+            return
+        await response.write_eof()
+
+    def _cut(self, faults: Faults, start: int, end: int) -> int | None:
+        if faults.truncate_at is None or not start <= faults.truncate_at < end:
+            return None
+        fire, faults.truncate_times = _take(faults.truncate_times)
+        return faults.truncate_at if fire else None
+
+    def _stall(self, faults: Faults, start: int, end: int) -> int | None:
+        if faults.stall_at is None or not start <= faults.stall_at < end:
+            return None
+        fire, faults.stall_times = _take(faults.stall_times)
+        return faults.stall_at if fire else None
+
+    def close(self) -> None:
+        self._closing.set()
+
+
+def _wrong(faults: Faults, start: int) -> bool:
+    return faults.wrong_range_after is not None and start > faults.wrong_range_after
+
+
+def _parse_range(
+    header: str | None, size: int, faults: Faults
+) -> tuple[int | None, int, bool]:
+    """(start, end exclusive, partial?) for a single ``bytes=a-b`` / ``bytes=a-`` range."""
+    if header is None or faults.ignore_range:
+        return 0, size, False
+    first, _, last = header.removeprefix("bytes=").partition("-")
+    start = int(first)
+    end = min(size, int(last) + 1) if last else size
+    if start >= size:
+        return None, 0, False
+    return start, end, True
+
+
+@asynccontextmanager
+async def running(server: FaultServer | None = None) -> AsyncIterator[FaultServer]:
+    """Run ``server`` on a free port of 127.0.0.1 for the duration of the block."""
+    server = server or FaultServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.port = runner.addresses[0][1]
+    try:
+        yield server
+    finally:
+        server.close()
+        await runner.cleanup()
