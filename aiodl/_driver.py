@@ -18,7 +18,8 @@ class RemoteFile:
 
     ``size`` is None when the server did not say (a close-delimited body); ``ranged`` is
     True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
-    so a later range of a different version is refused.
+    so a later range of a different version is refused; ``disposition`` is the raw
+    Content-Disposition header, parsed and sanitised only when the target is named.
     """
 
     url: str
@@ -26,7 +27,7 @@ class RemoteFile:
     ranged: bool
     etag: str | None = None
     last_modified: str | None = None
-    filename: str | None = None
+    disposition: str | None = None
 
 
 @dataclass(frozen=True)

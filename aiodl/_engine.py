@@ -21,7 +21,7 @@ from ._config import Config
 from ._driver import Body, Driver, RemoteFile, Source
 from ._exceptions import DownloadError, IntegrityError
 from ._models import Advanced, Event, Finished, Request, Result, Retried, Started
-from ._names import choose_name, name_from_content_disposition
+from ._names import choose_name
 from ._rules import mask_url
 from ._transfer import Transfer, first_failure, retrying
 from ._writer import PartFile, existing_size, resolve_target
@@ -112,8 +112,7 @@ class Engine:
         """Decide the target from the first response, then fill and commit it."""
         info = probe.info
         _check_expected_size(job.request, info)
-        disposition = name_from_content_disposition(info.filename)
-        relative = choose_name(job.request.path, disposition, job.request.url)
+        relative = choose_name(job.request.path, info.disposition, job.request.url)
         job.path = target = resolve_target(self._dest, relative)
         url = mask_url(job.request.url)
         if not self._config.overwrite and _is_complete(target, info):

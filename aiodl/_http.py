@@ -113,9 +113,7 @@ class HTTPDriver:
             target = redirect_url(url, location)
             headers = redirect_headers(headers, source.credentials, url, target)
             url = target
-        raise DownloadError(
-            f"more than {self._max_redirects} redirects", url=mask_url(source.url)
-        )
+        raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
 
 
 def _raise_for_status(response: aiohttp.ClientResponse) -> None:
@@ -166,7 +164,7 @@ def _describe(
         ranged=ranged,
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
-        filename=headers.get("Content-Disposition"),
+        disposition=headers.get("Content-Disposition"),
     )
     if known is not None:
         _check_same_version(known, info)

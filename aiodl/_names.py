@@ -99,9 +99,7 @@ def name_from_content_disposition(header: str | None) -> str | None:
     return base or None
 
 
-def choose_name(
-    explicit: str | None, content_disposition: str | None, url: str
-) -> PurePosixPath:
+def choose_name(explicit: str | None, content_disposition: str | None, url: str) -> PurePosixPath:
     """The relative target path: the caller's choice, else the server's, else the URL's."""
     if explicit is not None:
         return sanitize_relative(explicit)

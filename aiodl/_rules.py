@@ -18,9 +18,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Headers that carry credentials whatever the caller called them.
 ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
 # Header and query-parameter names whose values are secrets (API keys, signatures).
-_SECRET_NAMES = re.compile(
-    r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE
-)
+_SECRET_NAMES = re.compile(r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE)
 MASK = "***"
 
 

@@ -113,9 +113,7 @@ class FaultServer:
             raise web.HTTPFound(faults.redirect_to)
         return await self._serve(request, name, faults)
 
-    async def _serve(
-        self, request: web.Request, name: str, faults: Faults
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, name: str, faults: Faults) -> web.StreamResponse:
         data = self.files[name]
         start, end, partial = _parse_range(request.headers.get("Range"), len(data), faults)
         if start is None:
@@ -127,7 +125,9 @@ class FaultServer:
             response.headers["Content-Disposition"] = faults.content_disposition
         if partial:
             shown = start + 1 if _wrong(faults, start) else start
-            response.headers["Content-Range"] = f"bytes {shown}-{shown + end - start - 1}/{len(data)}"
+            response.headers["Content-Range"] = (
+                f"bytes {shown}-{shown + end - start - 1}/{len(data)}"
+            )
         if faults.chunked:
             response.enable_chunked_encoding()
         else:
@@ -180,9 +180,7 @@ def _wrong(faults: Faults, start: int) -> bool:
     return faults.wrong_range_after is not None and start > faults.wrong_range_after
 
 
-def _parse_range(
-    header: str | None, size: int, faults: Faults
-) -> tuple[int | None, int, bool]:
+def _parse_range(header: str | None, size: int, faults: Faults) -> tuple[int | None, int, bool]:
     """(start, end exclusive, partial?) for a single ``bytes=a-b`` / ``bytes=a-`` range."""
     if header is None or faults.ignore_range:
         return 0, size, False

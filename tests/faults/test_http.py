@@ -1,0 +1,224 @@
+"""Server faults over real sockets: each test names a fault and asserts what aiodl did."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiodl
+from tests.conftest import random_bytes
+from tests.servers.http import FaultServer
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1 << 20
+# Small segments and quick backoff keep the tests fast while still using several segments.
+FAST: dict[str, Any] = {"min_segment_size": 256 * 1024, "backoff": 0.01, "split": 4}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def assert_saved(result: aiodl.Result, data: bytes) -> None:
+    assert result.ok, result.error
+    assert result.path is not None
+    assert sha(result.path.read_bytes()) == sha(data)
+    assert not result.path.with_name(result.path.name + ".part").exists()
+
+
+def assert_nothing_saved(dest: Path) -> None:
+    assert [p.name for p in dest.iterdir()] == []
+
+
+async def test_segmented_download_is_identical(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(4 * MiB + 123)
+    url = http_server.add("big.bin", data)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    starts = {seen.range_start for seen in http_server.requests_for("big.bin")}
+    assert len(starts) >= 4
+
+
+async def test_range_ignored_falls_back_to_one_stream(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(3 * MiB)
+    url = http_server.add("whole.bin", data, ignore_range=True)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert len(http_server.requests_for("whole.bin")) == 1
+
+
+async def test_wrong_content_range_is_never_spliced(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(3 * MiB)
+    url = http_server.add("shifted.bin", data, wrong_range_after=0)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert http_server.requests_for("shifted.bin")[-1].headers.get("Range") is None
+
+
+async def test_short_body_then_success_resumes_the_segment(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(2 * MiB)
+    cut = 300_000
+    url = http_server.add("short.bin", data, truncate_at=cut, truncate_times=1)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    retried_from = [s.range_start for s in http_server.requests_for("short.bin")]
+    assert any(start is not None and start >= cut for start in retried_from[1:])
+
+
+async def test_persistent_short_body_fails_and_leaves_nothing(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    url = http_server.add("broken.bin", random_bytes(2 * MiB), truncate_at=1_500_000)
+    result = (await aiodl.download_many([url], tmp_path, retries=2, **FAST))[0]
+    assert not result.ok
+    assert isinstance(result.error, aiodl.TransferError)
+    assert_nothing_saved(tmp_path)
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_retry_after_seconds_is_honoured(
+    http_server: FaultServer, tmp_path: Path, status: int
+) -> None:
+    data = random_bytes(1000)
+    url = http_server.add("busy.bin", data, statuses=[status], retry_after="1")
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    first, second = http_server.requests_for("busy.bin")
+    assert second.at - first.at >= 1.0
+
+
+async def test_retry_after_http_date_is_honoured(http_server: FaultServer, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
+    data = random_bytes(1000)
+    url = http_server.add("date.bin", data, statuses=[503], retry_after=when)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    first, second = http_server.requests_for("date.bin")
+    assert second.at - first.at >= 1.0  # the date has one-second resolution
+
+
+async def test_404_in_a_batch_keeps_order_and_others(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    files = [random_bytes(5000) for _ in range(2)]
+    urls = [
+        http_server.add("a.bin", files[0]),
+        http_server.url("nope"),
+        http_server.add("c.bin", files[1]),
+    ]
+    results = await aiodl.download_many(urls, tmp_path, **FAST)
+    assert [r.url for r in results] == urls
+    assert_saved(results[0], files[0])
+    assert_saved(results[2], files[1])
+    error = results[1].error
+    assert isinstance(error, aiodl.HTTPStatusError)
+    assert error.status == 404
+    assert len(http_server.requests_for("nope")) == 1  # a 404 is not retried
+
+
+async def test_content_disposition_traversal_stays_inside_dest(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    data = random_bytes(100)
+    url = http_server.add("x", data, content_disposition='attachment; filename="../../evil.sh"')
+    result = await aiodl.download(url, dest, **FAST)
+    assert result.path == (dest / "evil.sh").resolve()
+    assert_saved(result, data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest"]
+
+
+async def test_request_path_escaping_dest_is_refused(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    url = http_server.add("y", b"data")
+    result = (await aiodl.download_many([aiodl.Request(url, "../y")], tmp_path / "d"))[0]
+    assert isinstance(result.error, aiodl.UnsafePathError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+async def test_cross_origin_redirect_drops_credentials(
+    http_server: FaultServer, other_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(1000)
+    target = other_server.add("real.bin", data)
+    url = http_server.add("moved.bin", b"", redirect_to=target)
+    result = await aiodl.download(
+        url, tmp_path, auth=("alice", "s3cret"), headers={"X-Api-Key": "k3y", "X-Trace": "1"}
+    )
+    assert result.path is not None and result.path.name == "moved.bin"
+    assert_saved(result, data)
+    sent_first = http_server.requests_for("moved.bin")[0].headers
+    sent_after = other_server.requests_for("real.bin")[0].headers
+    assert sent_first["Authorization"].startswith("Basic ")
+    assert sent_first["X-Api-Key"] == "k3y"
+    assert "Authorization" not in sent_after
+    assert "X-Api-Key" not in sent_after
+    assert sent_after["X-Trace"] == "1"
+
+
+async def test_same_origin_redirect_keeps_credentials(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(1000)
+    target = http_server.add("here.bin", data)
+    url = http_server.add("alias.bin", b"", redirect_to=target)
+    await aiodl.download(url, tmp_path, auth=("alice", "s3cret"))
+    assert "Authorization" in http_server.requests_for("here.bin")[0].headers
+
+
+async def test_redirect_loop_fails_clearly(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("loop", b"", redirect_to="/loop")
+    result = (await aiodl.download_many([url], tmp_path, max_redirects=3))[0]
+    assert result.error is not None and "redirects" in str(result.error)
+    assert len(http_server.requests_for("loop")) == 4
+
+
+async def test_stalled_body_hits_the_read_timeout(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("stall.bin", random_bytes(MiB), stall_at=100_000)
+    result = (await aiodl.download_many([url], tmp_path, timeout=0.3, retries=1, **FAST))[0]
+    assert isinstance(result.error, aiodl.DownloadTimeout)
+    assert_nothing_saved(tmp_path)
+
+
+async def test_stall_once_then_success(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(MiB)
+    url = http_server.add("stall1.bin", data, stall_at=100_000, stall_times=1)
+    result = await aiodl.download(url, tmp_path, timeout=0.3, **FAST)
+    assert_saved(result, data)
+
+
+async def test_head_405_does_not_matter(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(2 * MiB)
+    url = http_server.add("nohead.bin", data, head_status=405)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert http_server.requests_for("nohead.bin", "HEAD") == []
+
+
+async def test_unknown_size_chunked_body(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(MiB + 7)
+    url = http_server.add("chunked.bin", data, chunked=True, ignore_range=True)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert result.size == len(data)
+
+
+async def test_client_errors_are_not_retried(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("forbidden.bin", b"x", statuses=[403])
+    result = (await aiodl.download_many([url], tmp_path, **FAST))[0]
+    assert isinstance(result.error, aiodl.HTTPStatusError) and result.error.status == 403
+    assert len(http_server.requests_for("forbidden.bin")) == 1

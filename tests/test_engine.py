@@ -1,0 +1,152 @@
+"""The scheduler over real sockets: bounds, ordering, skipping, events and misuse."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import aiodl
+from tests.conftest import random_bytes
+from tests.servers.http import FaultServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_connections_bound_all_requests(http_server: FaultServer, tmp_path: Path) -> None:
+    urls = [http_server.add(f"f{i}.bin", random_bytes(300_000)) for i in range(30)]
+    results = await aiodl.download_many(urls, tmp_path, connections=3, per_host=8)
+    assert all(r.ok for r in results)
+    assert http_server.max_in_flight <= 3
+
+
+async def test_per_host_bounds_one_host(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(6 << 20)
+    url = http_server.add("big.bin", data)
+    result = await aiodl.download(url, tmp_path, split=8, per_host=2, min_segment_size=1 << 19)
+    assert result.ok
+    assert http_server.max_in_flight <= 2
+
+
+async def test_many_sources_are_pulled_lazily(http_server: FaultServer, tmp_path: Path) -> None:
+    """A generator is consumed as workers free up, not materialised up front."""
+    url = http_server.add("tiny", b"t")
+    pulled = 0
+
+    def sources() -> object:
+        nonlocal pulled
+        for i in range(50):
+            pulled += 1
+            yield aiodl.Request(url, f"t{i}")
+
+    results = await aiodl.download_many(sources(), tmp_path, connections=4)  # type: ignore[arg-type]
+    assert pulled == 50
+    assert [r.path.name if r.path else None for r in results] == [f"t{i}" for i in range(50)]
+
+
+async def test_complete_existing_file_is_skipped(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(3000)
+    url = http_server.add("same.bin", data)
+    (tmp_path / "same.bin").write_bytes(data)
+    result = await aiodl.download(url, tmp_path)
+    assert result.skipped and result.ok
+    overwritten = await aiodl.download(url, tmp_path, overwrite=True)
+    assert not overwritten.skipped and overwritten.ok
+
+
+async def test_incomplete_existing_file_is_replaced(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(3000)
+    url = http_server.add("grown.bin", data)
+    (tmp_path / "grown.bin").write_bytes(data[:100])
+    result = await aiodl.download(url, tmp_path)
+    assert not result.skipped
+    assert (tmp_path / "grown.bin").read_bytes() == data
+
+
+async def test_symlink_at_target_is_not_followed(http_server: FaultServer, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "link.bin").symlink_to(outside)
+    url = http_server.add("link.bin", b"attack")
+    result = (await aiodl.download_many([url], dest))[0]
+    assert isinstance(result.error, aiodl.UnsafePathError)
+    assert outside.read_text() == "keep me"
+
+
+async def test_empty_file(http_server: FaultServer, tmp_path: Path) -> None:
+    result = await aiodl.download(http_server.add("empty", b""), tmp_path)
+    assert result.ok and result.size == 0
+    assert (tmp_path / "empty").read_bytes() == b""
+
+
+async def test_declared_size_mismatch_fails(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("sized.bin", b"12345")
+    result = (await aiodl.download_many([aiodl.Request(url, size=4)], tmp_path))[0]
+    assert isinstance(result.error, aiodl.IntegrityError)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_unsupported_scheme_is_a_failed_result(tmp_path: Path) -> None:
+    result = (await aiodl.download_many(["gopher://127.0.0.1/x"], tmp_path))[0]
+    assert not result.ok and "scheme" in str(result.error)
+
+
+async def test_invalid_option_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="connections"):
+        await aiodl.download_many([], tmp_path, connections=0)
+    with pytest.raises(TypeError, match="bogus"):
+        await aiodl.download_many([], tmp_path, bogus=1)
+
+
+async def test_invalid_source_type_raises(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="sources"):
+        await aiodl.download_many([42], tmp_path)  # type: ignore[list-item]
+
+
+async def test_progress_events_add_up(http_server: FaultServer, tmp_path: Path) -> None:
+    data = random_bytes(3 << 20)
+    url = http_server.add("p.bin", data)
+    events: list[aiodl.Event] = []
+    await aiodl.download(url, tmp_path, progress=events.append, min_segment_size=1 << 19)
+    started = [e for e in events if isinstance(e, aiodl.Started)]
+    advanced = sum(e.nbytes for e in events if isinstance(e, aiodl.Advanced))
+    finished = [e for e in events if isinstance(e, aiodl.Finished)]
+    assert started[0].total == len(data)
+    assert advanced == len(data)
+    assert finished[0].result.ok
+
+
+async def test_runs_on_the_callers_loop(http_server: FaultServer, tmp_path: Path) -> None:
+    """Other tasks of the caller's loop keep running while a download is in flight."""
+    data = random_bytes(2 << 20)
+    url = http_server.add("loop.bin", data)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.get_running_loop().create_task(ticker())
+    result = await aiodl.download(url, tmp_path)
+    task.cancel()
+    assert result.ok and ticks > 10
+
+
+async def test_download_raises_its_error(http_server: FaultServer, tmp_path: Path) -> None:
+    with pytest.raises(aiodl.HTTPStatusError) as raised:
+        await aiodl.download(http_server.url("missing"), tmp_path)
+    assert raised.value.status == 404
+
+
+async def test_password_never_in_results(http_server: FaultServer, tmp_path: Path) -> None:
+    url = f"http://user:hunter22@127.0.0.1:{http_server.port}/missing"
+    result = (await aiodl.download_many([url], tmp_path))[0]
+    assert "hunter22" not in result.url
+    assert "hunter22" not in str(result.error)
