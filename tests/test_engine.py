@@ -50,9 +50,11 @@ async def test_complete_existing_file_is_skipped(http_server: FaultServer, tmp_p
     url = http_server.add("same.bin", data)
     (tmp_path / "same.bin").write_bytes(data)
     result = await aiodl.download(url, tmp_path)
-    assert result.skipped and result.ok
+    assert result.skipped
+    assert result.ok
     overwritten = await aiodl.download(url, tmp_path, overwrite=True)
-    assert not overwritten.skipped and overwritten.ok
+    assert not overwritten.skipped
+    assert overwritten.ok
 
 
 async def test_incomplete_existing_file_is_replaced(
@@ -80,7 +82,8 @@ async def test_symlink_at_target_is_not_followed(http_server: FaultServer, tmp_p
 
 async def test_empty_file(http_server: FaultServer, tmp_path: Path) -> None:
     result = await aiodl.download(http_server.add("empty", b""), tmp_path)
-    assert result.ok and result.size == 0
+    assert result.ok
+    assert result.size == 0
     assert (tmp_path / "empty").read_bytes() == b""
 
 
@@ -93,7 +96,8 @@ async def test_declared_size_mismatch_fails(http_server: FaultServer, tmp_path: 
 
 async def test_unsupported_scheme_is_a_failed_result(tmp_path: Path) -> None:
     result = (await aiodl.download_many(["gopher://127.0.0.1/x"], tmp_path))[0]
-    assert not result.ok and "scheme" in str(result.error)
+    assert not result.ok
+    assert "scheme" in str(result.error)
 
 
 async def test_invalid_option_raises(tmp_path: Path) -> None:
@@ -136,7 +140,8 @@ async def test_runs_on_the_callers_loop(http_server: FaultServer, tmp_path: Path
     task = asyncio.get_running_loop().create_task(ticker())
     result = await aiodl.download(url, tmp_path)
     task.cancel()
-    assert result.ok and ticks > 10
+    assert result.ok
+    assert ticks > 10
 
 
 async def test_download_raises_its_error(http_server: FaultServer, tmp_path: Path) -> None:

@@ -159,7 +159,8 @@ async def test_cross_origin_redirect_drops_credentials(
     result = await aiodl.download(
         url, tmp_path, auth=("alice", "s3cret"), headers={"X-Api-Key": "k3y", "X-Trace": "1"}
     )
-    assert result.path is not None and result.path.name == "moved.bin"
+    assert result.path is not None
+    assert result.path.name == "moved.bin"
     assert_saved(result, data)
     sent_first = http_server.requests_for("moved.bin")[0].headers
     sent_after = other_server.requests_for("real.bin")[0].headers
@@ -183,7 +184,8 @@ async def test_same_origin_redirect_keeps_credentials(
 async def test_redirect_loop_fails_clearly(http_server: FaultServer, tmp_path: Path) -> None:
     url = http_server.add("loop", b"", redirect_to="/loop")
     result = (await aiodl.download_many([url], tmp_path, max_redirects=3))[0]
-    assert result.error is not None and "redirects" in str(result.error)
+    assert result.error is not None
+    assert "redirects" in str(result.error)
     assert len(http_server.requests_for("loop")) == 4
 
 
@@ -220,5 +222,6 @@ async def test_unknown_size_chunked_body(http_server: FaultServer, tmp_path: Pat
 async def test_client_errors_are_not_retried(http_server: FaultServer, tmp_path: Path) -> None:
     url = http_server.add("forbidden.bin", b"x", statuses=[403])
     result = (await aiodl.download_many([url], tmp_path, **FAST))[0]
-    assert isinstance(result.error, aiodl.HTTPStatusError) and result.error.status == 403
+    assert isinstance(result.error, aiodl.HTTPStatusError)
+    assert result.error.status == 403
     assert len(http_server.requests_for("forbidden.bin")) == 1

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-
 CHUNK = 64 * 1024
 
 
