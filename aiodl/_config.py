@@ -6,6 +6,7 @@ import base64
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import inf
 from types import MappingProxyType
 from typing import Any
 
@@ -59,8 +60,8 @@ class Config:
             _require(name, getattr(self, name), minimum=0)
         for name in ("timeout", "backoff", "backoff_cap", "max_retry_wait"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < inf:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         _check_auth(self.auth)
         if not isinstance(self.progress, bool) and not callable(self.progress):

@@ -21,10 +21,14 @@ _RESERVED = frozenset(
     | {f"COM{i}" for i in range(1, 10)}
     | {f"LPT{i}" for i in range(1, 10)}
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL and C1 controls (C1 includes the CSI that starts terminal escapes), and lone
+# surrogates, which is how undecodable bytes in a header reach us.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _FORBIDDEN = re.compile(r'[<>:"|?*\\]')
 # 255 bytes is the common file-name limit; keep room for the ".part" suffix.
 _MAX_NAME_BYTES = 250
+# RFC 6266 prefers the RFC 8187 form ``filename*=charset'lang'percent-encoded``.
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*([A-Za-z0-9_-]*)'[^']*'([^;\s]+)", re.IGNORECASE)
 FALLBACK_NAME = "index.html"
 
 
@@ -43,7 +47,7 @@ def sanitize_name(name: str) -> str:
         raise UnsafePathError(f"unusable file name {name!r}")
     if cleaned.split(".", 1)[0].upper() in _RESERVED:
         cleaned = "_" + cleaned
-    return _truncate(cleaned)
+    return _truncate(cleaned).rstrip(" .")
 
 
 def _truncate(name: str) -> str:
@@ -90,9 +94,14 @@ def name_from_content_disposition(header: str | None) -> str | None:
     """
     if not header:
         return None
-    message = Message()
-    message["content-disposition"] = header
-    raw = message.get_filename()
+    extended = _FILENAME_STAR.search(header)
+    if extended is not None:
+        charset, encoded = extended.groups()
+        raw: str | None = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+    else:
+        message = Message()
+        message["content-disposition"] = header
+        raw = message.get_filename()
     if not raw:
         return None
     base = posixpath.basename(raw.replace("\\", "/").rstrip("/"))

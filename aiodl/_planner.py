@@ -63,6 +63,8 @@ def steal(segments: list[Segment], min_size: int) -> Segment | None:
     split when each half would be smaller than ``min_size``: a new connection costs more
     than it saves on a short tail.
     """
+    if min_size < 1:
+        raise ValueError("min_size must be >= 1")
     if not segments:
         return None
     victim = max(segments, key=lambda segment: segment.remaining)

@@ -31,15 +31,18 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    try:
+        return max(0.0, (when - now).total_seconds())
+    except OverflowError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class RetryPolicy:
         "Equal jitter": at least half the exponential step, so retries never bunch up at 0,
         and at most the full step, so many clients spread out.
         """
-        step = min(self.cap, self.base * 2.0**attempt)
+        step = min(self.cap, self.base * 2.0 ** min(attempt, 64))
         return step / 2 + step / 2 * rand
 
     def delay(

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ._exceptions import DownloadError
 
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*$", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Headers that carry credentials whatever the caller called them.
 ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
@@ -73,8 +73,13 @@ def origin(url: str) -> tuple[str, str, int]:
 
 def redirect_url(current: str, location: str) -> str:
     """Resolve a Location header; refuse non-HTTP targets and HTTPS-to-HTTP downgrades."""
-    target = urljoin(current, location.strip())
-    scheme = urlsplit(target).scheme.lower()
+    try:
+        target = urljoin(current, location.strip())
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError as error:
+        raise DownloadError(f"refusing malformed redirect target: {error}") from None
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise DownloadError(f"refusing redirect to a {scheme or 'relative'} URL")
     if urlsplit(current).scheme.lower() == "https" and scheme == "http":
@@ -109,11 +114,16 @@ def mask_url(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query and looks_secret(query):
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode(
-            [(key, MASK if looks_secret(key) else value) for key, value in pairs],
-            safe="*",
-        )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, _mask_params(parts.query), _mask_params(parts.fragment))
+    )
+
+
+def _mask_params(text: str) -> str:
+    """``a=1&token=x`` with secret-looking values masked; names are compared decoded."""
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not any(looks_secret(key) for key, _ in pairs):
+        return text
+    return urlencode(
+        [(key, MASK if looks_secret(key) else value) for key, value in pairs], safe="*"
+    )

@@ -1,0 +1,95 @@
+"""The ``aiodl`` command in a subprocess, against a live local server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from aiodl._cli import UsageError, read_input
+from tests.servers.http import FaultServer
+
+pytestmark = pytest.mark.anyio
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiodl",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_all_ok_exits_0(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("a.txt", b"alpha")
+    code, _, err = await run_cli("-d", str(tmp_path), url)
+    assert code == 0, err
+    assert (tmp_path / "a.txt").read_bytes() == b"alpha"
+    assert "1 ok, 0 failed" in err
+
+
+async def test_json_lines_and_failed_list(http_server: FaultServer, tmp_path: Path) -> None:
+    good = http_server.add("good.txt", b"good")
+    bad = http_server.url("missing.txt")
+    failed = tmp_path / "failed.txt"
+    code, out, _ = await run_cli(
+        "--json", "-q", "--failed-list", str(failed), "-d", str(tmp_path / "d"), good, bad
+    )
+    assert code == 1
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["ok"] for line in lines] == [True, False]
+    assert lines[1]["url"] == bad
+    assert "404" in lines[1]["error"]
+    assert [r.url for r in read_input(iter(failed.read_text().splitlines()))] == [bad]
+
+
+async def test_input_file_with_out_names(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("b.txt", b"beta")
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"# a comment\n\n{url}\n  out=renamed/b2.txt\n")
+    code, _, err = await run_cli("-q", "-i", str(listing), "-d", str(tmp_path / "out"))
+    assert code == 0, err
+    assert (tmp_path / "out" / "renamed" / "b2.txt").read_bytes() == b"beta"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--split", "0", "http://127.0.0.1:9/x"],
+        ["--header", "no-colon", "http://127.0.0.1:9/x"],
+        [],
+        ["--no-such-flag"],
+    ],
+)
+async def test_usage_errors_exit_2_without_traceback(args: list[str]) -> None:
+    code, out, err = await run_cli(*args)
+    assert code == 2
+    assert "usage: aiodl" in err
+    assert "Traceback" not in err
+    assert out == ""
+
+
+async def test_api_key_comes_from_environment(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("k.txt", b"key")
+    env = {"AIODL_API_KEY": "topsecret", "PATH": "/usr/bin:/bin"}
+    code, out, err = await run_cli(
+        "--api-key-header", "X-JFrog-Art-Api", "--json", "-d", str(tmp_path), url, env=env
+    )
+    assert code == 0, err
+    assert http_server.requests_for("k.txt")[0].headers["X-JFrog-Art-Api"] == "topsecret"
+    assert "topsecret" not in out + err
+
+
+def test_option_line_without_url_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        list(read_input(iter(["  out=x"])))

@@ -1,0 +1,243 @@
+"""Properties of target file names (aiodl._names): untrusted names never escape ``dest``."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import PurePosixPath
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from aiodl._exceptions import UnsafePathError
+from aiodl._names import (
+    FALLBACK_NAME,
+    choose_name,
+    name_from_content_disposition,
+    name_from_url,
+    part_name,
+    sanitize_name,
+    sanitize_relative,
+)
+
+DEST = PurePosixPath("/dest")
+RESERVED = ["CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1", "LPT9"]
+
+# Text rich in the characters that matter: separators, dots, NUL, controls, unicode.
+nasty_chars = st.one_of(
+    st.sampled_from(["/", "\\", ".", "..", " ", "\x00", "\n", "\x1b", "\x7f", ":", "*"]),
+    st.sampled_from(["\x85", "\x9b", "é", "😀", "\u210c", "\u202e", "\ufeff"]),
+    st.characters(codec="utf-8"),
+)
+nasty_names = st.one_of(
+    st.text(),
+    st.lists(nasty_chars, max_size=30).map("".join),
+    st.lists(nasty_chars, min_size=60, max_size=260).map("".join),
+    st.builds(lambda a, b: a * 300 + b, st.sampled_from(["a", "é", "😀", "."]), st.text()),
+)
+
+
+def assert_safe_name(name: str) -> None:
+    assert name
+    assert "/" not in name
+    assert "\\" not in name
+    assert "\x00" not in name
+    assert not any(unicodedata.category(char) == "Cc" for char in name), repr(name)
+    assert name not in (".", "..")
+    assert not name.startswith(".")
+    assert not name.endswith((".", " "))  # the docstring strips trailing dots and spaces
+    assert len(name.encode()) <= 250
+    assert (DEST / name).parent == DEST
+    assert (DEST / name).name == name
+
+
+@given(nasty_names)
+def test_sanitize_name_is_safe_or_refused(name: str) -> None:
+    try:
+        cleaned = sanitize_name(name)
+    except UnsafePathError:
+        return
+    assert_safe_name(cleaned)
+    assert sanitize_name(cleaned) == cleaned  # idempotent
+
+
+@given(st.text(alphabet=st.characters(exclude_characters=' ./\\<>:"|?*'), min_size=1, max_size=60))
+def test_sanitize_name_keeps_harmless_names(name: str) -> None:
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        return
+    if name.split(".", 1)[0].upper() in RESERVED:
+        return
+    assert sanitize_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("report.pdf", "report.pdf"), ("../../etc/passwd", "_.._etc_passwd"),
+     (".bashrc", "bashrc"), ("  file.txt. ", "file.txt"), ("a\\b", "a_b"),
+     ("a\x00b\nc", "a_b_c"), ('a<b>c:d"e|f?g*h', "a_b_c_d_e_f_g_h"), ("CON", "_CON"),
+     ("nul.txt", "_nul.txt"), ("COM1", "_COM1"), ("lpt9.tar.gz", "_lpt9.tar.gz"),
+     ("CONSOLE.txt", "CONSOLE.txt"), ("naïve.txt", "naïve.txt")],
+)  # fmt: skip
+def test_sanitize_name_examples(name: str, expected: str) -> None:
+    assert sanitize_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["\x85a", "a\x9b[2J", "\x80"])
+def test_sanitize_name_replaces_c1_controls(name: str) -> None:
+    # C1 controls (U+0080-U+009F, category Cc) are control characters too; CSI is an escape
+    assert_safe_name(sanitize_name(name))
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "...", " ", " . ", "....  "])
+def test_sanitize_name_refuses_empty_names(name: str) -> None:
+    with pytest.raises(UnsafePathError):
+        sanitize_name(name)
+
+
+@pytest.mark.parametrize("name", ["a\udcff.txt", "\udc80"])
+def test_sanitize_name_undecodable_server_name_is_safe_or_refused(name: str) -> None:
+    # aiohttp decodes header bytes with surrogateescape, so a Content-Disposition with
+    # invalid UTF-8 reaches sanitize_name as a lone surrogate.
+    try:
+        cleaned = sanitize_name(name)
+    except UnsafePathError:
+        return
+    assert_safe_name(cleaned)
+
+
+@pytest.mark.parametrize("name", ["a" * 249 + "." + "b" * 17, "a" * 249 + " " + "b" * 17])
+def test_truncation_leaves_no_trailing_dot_or_space(name: str) -> None:
+    cleaned = sanitize_name(name)
+    assert len(cleaned.encode()) <= 250
+    assert not cleaned.endswith((".", " "))
+
+
+@given(st.sampled_from(["a", "é", "😀", "汉"]), st.integers(min_value=64, max_value=400))
+def test_long_names_are_truncated_keeping_the_extension(char: str, count: int) -> None:
+    cleaned = sanitize_name(char * count + ".tar")
+    assert len(cleaned.encode()) <= 250
+    assert cleaned.endswith(".tar")
+    assert cleaned.startswith(char)
+    if len((char * count + ".tar").encode()) <= 250:
+        assert cleaned == char * count + ".tar"
+
+
+@given(st.lists(nasty_names, min_size=1, max_size=5).map("/".join))
+@example("a/../b")
+@example("C:/Windows")
+@example("\\\\server\\share\\x")
+def test_sanitize_relative_stays_inside(path: str) -> None:
+    try:
+        relative = sanitize_relative(path)
+    except UnsafePathError:
+        return
+    assert not relative.is_absolute()
+    assert relative.parts
+    for part in relative.parts:
+        assert_safe_name(part)
+    assert DEST in (DEST / relative).parents
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", "\\etc\\passwd", "..", "../x", "a/../../b", "a\\..\\b", "C:x", "c:\\x",
+     "Z:/x", "", "/", ".", "./.", "a/.."],
+)  # fmt: skip
+def test_sanitize_relative_refuses(path: str) -> None:
+    with pytest.raises(UnsafePathError):
+        sanitize_relative(path)
+
+
+def test_sanitize_relative_examples() -> None:
+    assert sanitize_relative("a/b/c.txt") == PurePosixPath("a/b/c.txt")
+    assert sanitize_relative("a\\b") == PurePosixPath("a/b")
+    assert sanitize_relative("./a//b/") == PurePosixPath("a/b")
+    assert sanitize_relative("x/CON/.hidden") == PurePosixPath("x/_CON/hidden")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://h/files/report.pdf", "report.pdf"),
+        ("https://h/files/a%20b.txt?x=1#frag", "a b.txt"),
+        ("https://h/dir/", "dir"),
+        ("https://h/", FALLBACK_NAME),
+        ("https://h", FALLBACK_NAME),
+        ("https://h/x/na%C3%AFve.txt", "naïve.txt"),
+        ("https://h/x/a%2Fb", "b"),
+    ],
+)
+def test_name_from_url(url: str, expected: str) -> None:
+    assert name_from_url(url) == expected
+
+
+@given(st.text())
+def test_name_from_url_is_one_component(path: str) -> None:
+    name = name_from_url("https://example.com/" + path)
+    assert name
+    assert "/" not in name
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('attachment; filename="../../etc/passwd"', "passwd"),
+        ('attachment; filename="..\\..\\windows\\win.ini"', "win.ini"),
+        ("attachment; filename=plain.txt", "plain.txt"),
+        ("attachment; filename*=UTF-8''na%C3%AFve.txt", "naïve.txt"),
+        ("attachment; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd", "passwd"),
+        ('inline; filename="dir/"', "dir"),
+        ("attachment", None),
+        ("", None),
+        (None, None),
+        ('attachment; filename=""', None),
+    ],
+)
+def test_name_from_content_disposition(header: str | None, expected: str | None) -> None:
+    assert name_from_content_disposition(header) == expected
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "attachment; filename=\"fallback.txt\"; filename*=UTF-8''na%C3%AFve.txt",
+        "attachment; filename*=UTF-8''na%C3%AFve.txt; filename=\"fallback.txt\"",
+    ],
+)
+def test_content_disposition_prefers_filename_star(header: str) -> None:
+    # RFC 6266 section 4.3: with both present, recipients SHOULD pick filename*.
+    assert name_from_content_disposition(header) == "naïve.txt"
+
+
+@given(st.text())
+def test_content_disposition_name_is_one_component(value: str) -> None:
+    header = "attachment; filename*=UTF-8''" + value
+    name = name_from_content_disposition(header)
+    assert name is None or ("/" not in name and "\\" not in name)
+
+
+def test_choose_name_precedence() -> None:
+    url = "https://h/path/from-url.bin"
+    disposition = 'attachment; filename="from-server.bin"'
+    assert choose_name("sub/explicit.bin", disposition, url) == PurePosixPath("sub/explicit.bin")
+    assert choose_name(None, disposition, url) == PurePosixPath("from-server.bin")
+    assert choose_name(None, None, url) == PurePosixPath("from-url.bin")
+    assert choose_name(None, "attachment", url) == PurePosixPath("from-url.bin")
+    assert choose_name(None, None, "https://h/") == PurePosixPath(FALLBACK_NAME)
+    assert choose_name(None, 'attachment; filename="../../.bashrc"', url) == PurePosixPath("bashrc")
+    with pytest.raises(UnsafePathError):
+        choose_name("../escape", disposition, url)
+
+
+@given(st.text(), st.text())
+def test_choose_name_from_server_is_one_safe_name(disposition: str, path: str) -> None:
+    try:
+        chosen = choose_name(None, "attachment; filename=" + disposition, "https://h/" + path)
+    except UnsafePathError:
+        return
+    assert len(chosen.parts) == 1
+    assert_safe_name(chosen.name)
+
+
+def test_part_name() -> None:
+    assert part_name("file.iso") == "file.iso.part"

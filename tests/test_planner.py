@@ -1,0 +1,137 @@
+"""Properties of segment planning and work stealing (aiodl._planner)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aiodl._planner import Segment, plan, steal
+
+sizes = st.integers(min_value=0, max_value=10**7)
+splits = st.integers(min_value=1, max_value=64)
+min_sizes = st.integers(min_value=1, max_value=10**5)
+
+
+def assert_partition(segments: list[Segment], size: int) -> None:
+    """``segments`` cover ``[0, size)`` contiguously, in order, without overlap."""
+    start = 0
+    for segment in segments:
+        assert segment.start == start
+        assert segment.end > segment.start
+        start = segment.end
+    assert start == size
+
+
+@given(sizes, splits, min_sizes)
+def test_plan_partitions_the_file(size: int, split: int, min_size: int) -> None:
+    segments = plan(size, split, min_size)
+    assert_partition(segments, size)
+    assert len(segments) <= split
+    assert sum(segment.end - segment.start for segment in segments) == size
+
+
+@given(st.integers(min_value=1, max_value=10**7), splits, min_sizes)
+def test_plan_segments_are_near_equal_and_big_enough(size: int, split: int, min_size: int) -> None:
+    segments = plan(size, split, min_size)
+    lengths = [segment.end - segment.start for segment in segments]
+    assert max(lengths) - min(lengths) <= 1
+    if len(segments) > 1:
+        assert min(lengths) >= min_size
+    assert all(segment.pos == segment.start for segment in segments)
+    assert not any(segment.done for segment in segments)
+
+
+@given(splits, min_sizes)
+def test_plan_empty_file_has_no_segments(split: int, min_size: int) -> None:
+    assert plan(0, split, min_size) == []
+
+
+@given(st.integers(min_value=1, max_value=10**6), splits, min_sizes)
+def test_plan_small_file_is_one_segment(size: int, split: int, min_size: int) -> None:
+    if size < 2 * min_size:
+        segments = plan(size, split, min_size)
+        assert [(s.start, s.end) for s in segments] == [(0, size)]
+
+
+@given(st.integers(min_value=1, max_value=64), st.integers(min_value=1, max_value=1000))
+def test_plan_uses_every_connection_when_the_file_is_big(split: int, min_size: int) -> None:
+    assert len(plan(split * min_size, split, min_size)) == split
+
+
+def test_plan_examples() -> None:
+    assert [(s.start, s.end) for s in plan(10, 3, 1)] == [(0, 4), (4, 7), (7, 10)]
+    assert [(s.start, s.end) for s in plan(10, 8, 4)] == [(0, 5), (5, 10)]
+    assert [(s.start, s.end) for s in plan(5, 8, 100)] == [(0, 5)]
+
+
+@pytest.mark.parametrize(
+    ("size", "split", "min_size"),
+    [(-1, 1, 1), (10, 0, 1), (10, -3, 1), (10, 1, 0), (10, 1, -5)],
+)
+def test_plan_rejects_invalid_arguments(size: int, split: int, min_size: int) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        plan(size, split, min_size)
+
+
+def test_segment_remaining_and_done() -> None:
+    segment = Segment(10, 20)
+    assert (segment.pos, segment.remaining, segment.done) == (10, 10, False)
+    segment.pos = 20
+    assert (segment.remaining, segment.done) == (0, True)
+    assert Segment(0, 10, pos=4).remaining == 6
+    segment.pos = 25  # an overshoot never reports negative work
+    assert segment.remaining == 0
+
+
+def test_steal_nothing_from_nothing() -> None:
+    assert steal([], 1) is None
+
+
+def test_steal_example() -> None:
+    victim = Segment(0, 100, pos=20)
+    thief = steal([victim, Segment(100, 110)], 10)
+    assert thief is not None
+    assert (victim.start, victim.pos, victim.end) == (0, 20, 60)
+    assert (thief.start, thief.pos, thief.end) == (60, 60, 100)
+
+
+def test_steal_refuses_a_short_tail() -> None:
+    segments = [Segment(0, 19), Segment(19, 30)]
+    assert steal(segments, 10) is None
+    assert [(s.start, s.end) for s in segments] == [(0, 19), (19, 30)]
+
+
+@given(st.data(), st.integers(min_value=1, max_value=10**6), splits, min_sizes)
+def test_steal_with_progress_keeps_exact_coverage(
+    data: st.DataObject, size: int, split: int, min_size: int
+) -> None:
+    segments = plan(size, split, min_size)
+    for _ in range(data.draw(st.integers(min_value=0, max_value=30), label="rounds")):
+        if data.draw(st.booleans(), label="progress"):
+            segment = data.draw(st.sampled_from(segments), label="segment")
+            segment.pos += data.draw(st.integers(0, segment.remaining), label="advance")
+        else:
+            before = {id(s): (s.start, s.pos, s.end) for s in segments}
+            biggest = max(s.remaining for s in segments)
+            thief = steal(segments, min_size)
+            if biggest < 2 * min_size:
+                assert thief is None
+                assert before == {id(s): (s.start, s.pos, s.end) for s in segments}
+                continue
+            assert thief is not None
+            changed = [s for s in segments if (s.start, s.pos, s.end) != before[id(s)]]
+            assert len(changed) == 1
+            victim = changed[0]
+            assert victim.remaining == biggest // 2 >= min_size
+            assert thief.start == thief.pos == victim.end
+            assert thief.end == before[id(victim)][2]
+            assert thief.remaining >= min_size
+            assert victim.remaining + thief.remaining == biggest
+            segments.append(thief)
+        # fetched bytes [start, pos) plus pending bytes [pos, end) cover the file once
+        ordered = sorted(segments, key=lambda s: s.start)
+        assert_partition(ordered, size)
+        assert all(s.start <= s.pos <= s.end for s in segments)
+        fetched = sum(s.pos - s.start for s in segments)
+        assert fetched + sum(s.remaining for s in segments) == size
