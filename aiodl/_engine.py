@@ -14,8 +14,11 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import anyio
 
 from ._config import Config
 from ._driver import Body, Driver, RemoteFile, Source
@@ -24,7 +27,7 @@ from ._models import Advanced, Event, Finished, Request, Result, Retried, Starte
 from ._names import choose_name
 from ._rules import mask_url
 from ._transfer import Transfer, first_failure, retrying
-from ._writer import PartFile, existing_size, resolve_target
+from ._writer import PartFile, open_part
 
 log = logging.getLogger("aiodl")
 _SCHEMES = ("http", "https")
@@ -113,17 +116,18 @@ class Engine:
         info = probe.info
         _check_expected_size(job.request, info)
         relative = choose_name(job.request.path, info.disposition, job.request.url)
-        job.path = target = resolve_target(self._dest, relative)
         url = mask_url(job.request.url)
-        if not self._config.overwrite and _is_complete(target, info):
+        target, part = await anyio.to_thread.run_sync(
+            partial(open_part, self._dest, relative, info.size, overwrite=self._config.overwrite)
+        )
+        job.path = target
+        if part is None:
             log.info("skipped %s: %s is complete", url, target)
             return Result(url, target, ok=True, size=info.size, skipped=True)
-        part = PartFile(target)
-        part.open(info.size)
         try:
             self._report(Started(job.index, url, target, info.size))
             size = await self._transfer(job, source, part, info).run(probe)
-            await part.commit(size, sync=self._config.sync)
+            await anyio.to_thread.run_sync(partial(part.commit, size, sync=self._config.sync))
         except BaseException:
             part.discard()
             raise
@@ -181,11 +185,6 @@ class Engine:
 def _check_expected_size(request: Request, info: RemoteFile) -> None:
     if request.size is not None and info.size is not None and request.size != info.size:
         raise IntegrityError(f"server reports {info.size} bytes, expected {request.size}")
-
-
-def _is_complete(target: Path, info: RemoteFile) -> bool:
-    """An existing regular file of the announced size counts as already downloaded."""
-    return info.size is not None and existing_size(target) == info.size
 
 
 def default_dest(dest: str | os.PathLike[str]) -> Path:

@@ -4,13 +4,13 @@ synced and atomically renamed; until then nothing exists at the final path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-
-import anyio
 
 from ._exceptions import DownloadError, IntegrityError, UnsafePathError
 from ._names import part_name
@@ -23,28 +23,45 @@ _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 def resolve_target(dest: Path, relative: PurePosixPath) -> Path:
     """Create parent folders and return the final path, proven to stay inside ``dest``.
 
-    A symlinked folder along the way that leads out of ``dest``, or a symlink at the target
-    itself, raises UnsafePathError: server-chosen names must never write elsewhere.
+    Every folder below ``dest`` must be a real folder, not a symlink, and the target must
+    not be a symlink: server-chosen names must never lead writes (or ``mkdir``) elsewhere.
     """
-    root = dest.resolve()
-    target = root.joinpath(*relative.parts)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    parent = target.parent.resolve()
-    if parent != root and root not in parent.parents:
-        raise UnsafePathError(f"{relative} resolves outside the destination folder")
-    target = parent / target.name
+    folder = dest.resolve()
+    for name in relative.parts[:-1]:
+        folder = folder / name
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        if folder.is_symlink() or not folder.is_dir():
+            raise UnsafePathError(f"{relative}: {name} is not a plain folder")
+    target = folder / relative.parts[-1]
     if target.is_symlink():
         raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
     return target
 
 
 def existing_size(path: Path) -> int | None:
-    """Size of a regular file at ``path``, or None if there is none."""
+    """Size of a regular file at ``path`` (symlinks not followed), or None."""
     try:
-        stat = path.lstat()
+        info = path.lstat()
     except FileNotFoundError:
         return None
-    return stat.st_size if os.path.isfile(path) and not path.is_symlink() else None
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
+
+
+def open_part(
+    dest: Path, relative: PurePosixPath, size: int | None, *, overwrite: bool
+) -> tuple[Path, PartFile | None]:
+    """The target path and its opened part file; no part file if the target is complete.
+
+    Blocking (folder creation, open, preallocation): run it in a worker thread, where a
+    slow file system cannot stall the event loop's transfers.
+    """
+    target = resolve_target(dest, relative)
+    if not overwrite and size is not None and existing_size(target) == size:
+        return target, None
+    part = PartFile(target)
+    part.open(size)
+    return target, part
 
 
 class PartFile:
@@ -57,7 +74,12 @@ class PartFile:
 
     def open(self, size: int | None) -> None:
         """Create (or truncate) the part file, lock it, and reserve ``size`` bytes."""
-        self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+        try:
+            self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise UnsafePathError(f"{self.path} is a symlink; not following it") from None
+            raise
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,19 +98,22 @@ class PartFile:
             offset += written
             buffers = _drop_written(buffers, written)
 
-    async def commit(self, size: int | None, *, sync: bool) -> None:
-        """Check the length, sync, and rename into place; then sync the folder entry."""
+    def commit(self, size: int | None, *, sync: bool) -> None:
+        """Check the length, sync, and rename into place; then sync the folder entry.
+
+        Blocking (fsync): run it in a worker thread.
+        """
         actual = os.fstat(self._fd).st_size
         if size is None:
             size = actual
         elif actual != size:
             raise IntegrityError(f"{self.path.name} holds {actual} bytes, expected {size}")
         if sync:
-            await anyio.to_thread.run_sync(os.fsync, self._fd)
+            os.fsync(self._fd)
         os.replace(self.path, self.target)
         self._close()
         if sync:
-            await anyio.to_thread.run_sync(_sync_folder, self.target.parent)
+            _sync_folder(self.target.parent)
 
     def truncate(self, size: int) -> None:
         """Cut the file to ``size``: the length of a body whose size was not announced."""

@@ -1,0 +1,95 @@
+"""The writer against the real file system: containment, locking, commit and discard."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from aiodl import DownloadError, IntegrityError, UnsafePathError
+from aiodl._writer import PartFile, _drop_written, open_part, resolve_target
+
+
+def test_nested_target_is_created_inside_dest(tmp_path: Path) -> None:
+    target = resolve_target(tmp_path, PurePosixPath("a/b/c.bin"))
+    assert target == tmp_path.resolve() / "a" / "b" / "c.bin"
+    assert target.parent.is_dir()
+
+
+def test_symlinked_folder_is_refused_before_mkdir(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "link").symlink_to(outside)
+    with pytest.raises(UnsafePathError):
+        resolve_target(dest, PurePosixPath("link/new/file.bin"))
+    assert list(outside.iterdir()) == []
+
+
+def test_file_in_place_of_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("not a folder")
+    with pytest.raises(UnsafePathError):
+        resolve_target(tmp_path, PurePosixPath("a/b.bin"))
+
+
+def test_commit_writes_final_file_and_removes_part(tmp_path: Path) -> None:
+    target, part = open_part(tmp_path, PurePosixPath("f.bin"), 6, overwrite=False)
+    assert part is not None
+    assert not target.exists()
+    part.write(3, [b"def"])
+    part.write(0, [b"a", b"bc"])
+    part.commit(6, sync=True)
+    assert target.read_bytes() == b"abcdef"
+    assert not part.path.exists()
+
+
+def test_commit_with_wrong_size_leaves_no_final_file(tmp_path: Path) -> None:
+    _, part = open_part(tmp_path, PurePosixPath("f.bin"), None, overwrite=False)
+    assert part is not None
+    part.write(0, [b"abc"])
+    with pytest.raises(IntegrityError):
+        part.commit(4, sync=False)
+    part.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_complete_target_needs_no_part(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"abc")
+    target, part = open_part(tmp_path, PurePosixPath("f.bin"), 3, overwrite=False)
+    assert part is None
+    assert target.read_bytes() == b"abc"
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    first = PartFile(tmp_path / "f.bin")
+    first.open(10)
+    second = PartFile(tmp_path / "f.bin")
+    with pytest.raises(DownloadError, match="another process"):
+        second.open(10)
+    first.discard()
+
+
+def test_symlinked_part_file_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (tmp_path / "f.bin.part").symlink_to(victim)
+    with pytest.raises(UnsafePathError):
+        PartFile(tmp_path / "f.bin").open(10)
+    assert victim.read_text() == "keep"
+
+
+def test_preallocation_reserves_the_size(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "f.bin")
+    part.open(1 << 20)
+    assert part.path.stat().st_size == 1 << 20
+    part.discard()
+    assert not part.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "left"),
+    [(0, [b"ab", b"cd"]), (1, [b"b", b"cd"]), (2, [b"cd"]), (3, [b"d"]), (4, [])],
+)
+def test_short_writes_resume_at_the_right_byte(written: int, left: list[bytes]) -> None:
+    assert _drop_written([b"ab", b"cd"], written) == left
