@@ -30,6 +30,8 @@ from ._transfer import Transfer, first_failure, retrying
 from ._writer import PartFile, open_part
 
 log = logging.getLogger("aiodl")
+# Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
+SYNC_EVERY = 64 << 20
 _SCHEMES = ("http", "https")
 
 
@@ -118,7 +120,14 @@ class Engine:
         relative = choose_name(job.request.path, info.disposition, job.request.url)
         url = mask_url(job.request.url)
         target, part = await anyio.to_thread.run_sync(
-            partial(open_part, self._dest, relative, info.size, overwrite=self._config.overwrite)
+            partial(
+                open_part,
+                self._dest,
+                relative,
+                info.size,
+                overwrite=self._config.overwrite,
+                sync_every=SYNC_EVERY if self._config.sync else None,
+            )
         )
         job.path = target
         if part is None:
@@ -127,6 +136,7 @@ class Engine:
         try:
             self._report(Started(job.index, url, target, info.size))
             size = await self._transfer(job, source, part, info).run(probe)
+            await part.settle()
             await anyio.to_thread.run_sync(partial(part.commit, size, sync=self._config.sync))
         except BaseException:
             part.discard()

@@ -4,6 +4,7 @@ synced and atomically renamed; until then nothing exists at the final path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import fcntl
@@ -49,7 +50,12 @@ def existing_size(path: Path) -> int | None:
 
 
 def open_part(
-    dest: Path, relative: PurePosixPath, size: int | None, *, overwrite: bool
+    dest: Path,
+    relative: PurePosixPath,
+    size: int | None,
+    *,
+    overwrite: bool,
+    sync_every: int | None = None,
 ) -> tuple[Path, PartFile | None]:
     """The target path and its opened part file; no part file if the target is complete.
 
@@ -59,18 +65,26 @@ def open_part(
     target = resolve_target(dest, relative)
     if not overwrite and size is not None and existing_size(target) == size:
         return target, None
-    part = PartFile(target)
+    part = PartFile(target, sync_every)
     part.open(size)
     return target, part
 
 
 class PartFile:
-    """The in-progress file of one target, locked against a second writer."""
+    """The in-progress file of one target, locked against a second writer.
 
-    def __init__(self, target: Path) -> None:
+    With ``sync_every`` set, every that many written bytes an ``fdatasync`` starts in a
+    worker thread, so the disk flushes while the network delivers and the final fsync
+    before the rename only has the tail left to write.
+    """
+
+    def __init__(self, target: Path, sync_every: int | None = None) -> None:
         self.target = target
         self.path = target.with_name(part_name(target.name))
         self._fd = -1
+        self._sync_every = sync_every
+        self._unsynced = 0
+        self._syncing: asyncio.Future[None] | None = None
 
     def open(self, size: int | None) -> None:
         """Create (or truncate) the part file, lock it, and reserve ``size`` bytes."""
@@ -96,7 +110,25 @@ class PartFile:
             batch = buffers[:_IOV_MAX]
             written = os.pwritev(self._fd, batch, offset)
             offset += written
+            self._unsynced += written
             buffers = _drop_written(buffers, written)
+        if self._sync_every and self._unsynced >= self._sync_every:
+            self._start_sync()
+
+    def _start_sync(self) -> None:
+        """Flush written bytes in the background (on a duplicate descriptor, so closing
+        ours never races the worker thread); at most one flush in flight."""
+        if self._syncing is not None and not self._syncing.done():
+            return
+        self._unsynced = 0
+        loop = asyncio.get_running_loop()
+        self._syncing = loop.run_in_executor(None, _datasync_and_close, os.dup(self._fd))
+
+    async def settle(self) -> None:
+        """Wait for a background flush; re-raises its error (a write-back error is reported
+        once, so it must not be lost before the final fsync)."""
+        if self._syncing is not None:
+            await self._syncing
 
     def commit(self, size: int | None, *, sync: bool) -> None:
         """Check the length, sync, and rename into place; then sync the folder entry.
@@ -149,6 +181,13 @@ def _drop_written(buffers: list[bytes], written: int) -> list[bytes]:
     if buffers and written:
         buffers[0] = memoryview(buffers[0])[written:].tobytes()
     return buffers
+
+
+def _datasync_and_close(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sync_folder(folder: Path) -> None:
