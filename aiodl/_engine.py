@@ -16,9 +16,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
-
-import anyio
 
 from ._config import Config
 from ._driver import Body, Driver, RemoteFile, Source
@@ -27,8 +26,9 @@ from ._models import Advanced, Event, Finished, Request, Result, Retried, Starte
 from ._names import choose_name
 from ._rules import mask_url
 from ._transfer import Transfer, first_failure, retrying
-from ._writer import PartFile, open_part
+from ._writer import PartFile, open_part, sync_folders
 
+T = TypeVar("T")
 log = logging.getLogger("aiodl")
 # Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
 SYNC_EVERY = 64 << 20
@@ -62,6 +62,7 @@ class Engine:
         self._driver = driver
         self._slots = asyncio.Semaphore(config.connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._synced_folders: set[Path] = set()
         self._emit: Callable[[Event], None] | None = (
             config.progress if callable(config.progress) else None
         )
@@ -81,7 +82,18 @@ class Engine:
                     group.create_task(worker())
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
+        finally:
+            await self._blocking(partial(sync_folders, self._synced_folders))
         return [results[index] for index in range(len(results))]
+
+    @staticmethod
+    async def _blocking(call: Callable[[], T]) -> T:
+        """Run a blocking file-system call in the loop's default thread pool.
+
+        Plain ``run_in_executor``: measured cheaper per call than anyio.to_thread, which
+        matters at two calls per file for thousands of small files.
+        """
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     async def fetch(self, index: int, request: Request) -> Result:
         """Download one source; every failure becomes a Result, never an exception."""
@@ -119,7 +131,7 @@ class Engine:
         _check_expected_size(job.request, info)
         relative = choose_name(job.request.path, info.disposition, job.request.url)
         url = mask_url(job.request.url)
-        target, part = await anyio.to_thread.run_sync(
+        target, part = await self._blocking(
             partial(
                 open_part,
                 self._dest,
@@ -137,7 +149,9 @@ class Engine:
             self._report(Started(job.index, url, target, info.size))
             size = await self._transfer(job, source, part, info).run(probe)
             await part.settle()
-            await anyio.to_thread.run_sync(partial(part.commit, size, sync=self._config.sync))
+            await self._blocking(partial(part.commit, size, sync=self._config.sync))
+            if self._config.sync:
+                self._synced_folders.add(target.parent)
         except BaseException:
             part.discard()
             raise

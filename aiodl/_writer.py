@@ -10,7 +10,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ._exceptions import DownloadError, IntegrityError, UnsafePathError
@@ -131,9 +131,11 @@ class PartFile:
             await self._syncing
 
     def commit(self, size: int | None, *, sync: bool) -> None:
-        """Check the length, sync, and rename into place; then sync the folder entry.
+        """Check the length, fsync, and rename into place.
 
-        Blocking (fsync): run it in a worker thread.
+        The folder entry is synced later, once per folder (``sync_folders``): the rename is
+        atomic either way, and one folder fsync per batch instead of per file halves the
+        cost of many small files. Blocking (fsync): run it in a worker thread.
         """
         actual = os.fstat(self._fd).st_size
         if size is None:
@@ -144,8 +146,6 @@ class PartFile:
             os.fsync(self._fd)
         os.replace(self.path, self.target)
         self._close()
-        if sync:
-            _sync_folder(self.target.parent)
 
     def truncate(self, size: int) -> None:
         """Cut the file to ``size``: the length of a body whose size was not announced."""
@@ -190,9 +190,11 @@ def _datasync_and_close(fd: int) -> None:
         os.close(fd)
 
 
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def sync_folders(folders: Iterable[Path]) -> None:
+    """fsync folders so the renames into them survive a power loss. Blocking."""
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
