@@ -47,10 +47,9 @@ class RangeIgnored(Exception):
 
 
 class Body(Protocol):
-    """A response body delivering the bytes of ``[start, ...)`` of ``info``'s file."""
+    """A response body delivering the requested bytes of ``info``'s file, in order."""
 
     info: RemoteFile
-    start: int
 
     async def read(self) -> bytes:
         """The next chunk; ``b""`` at the end of the body."""

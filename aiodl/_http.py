@@ -62,10 +62,9 @@ def _safe_reason(error: BaseException) -> str:
 class HTTPBody:
     """One response body; ``read`` yields chunks as they arrive."""
 
-    def __init__(self, response: aiohttp.ClientResponse, info: RemoteFile, start: int) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, info: RemoteFile) -> None:
         self._response = response
         self.info = info
-        self.start = start
 
     async def read(self) -> bytes:
         async with _translated(self.info.url):
@@ -92,7 +91,7 @@ class HTTPDriver:
         except BaseException:
             response.close()
             raise
-        return HTTPBody(response, info, start)
+        return HTTPBody(response, info)
 
     async def _get(self, source: Source, byte_range: str | None) -> aiohttp.ClientResponse:
         """GET with redirects followed by hand, so credentials never cross origins."""
