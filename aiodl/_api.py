@@ -32,7 +32,7 @@ async def download_many(
         if settings.progress is True:
             bars = stack.enter_context(ProgressBars())
             settings = Config.build(settings, {"progress": bars.handle})
-        session = new_session(settings.timeout, settings.connections)
+        session = new_session(settings.timeout, settings.connections, settings.verify)
         try:
             engine = Engine(settings, folder, HTTPDriver(session, settings.max_redirects))
             return await engine.run(sources)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from math import inf
@@ -34,7 +35,8 @@ class Config:
     """Every knob of a download run; ``download_many(**options)`` builds one of these.
 
     ``timeout`` bounds connecting and each read, never the whole file: a 10 GiB file may
-    legitimately take hours, but a socket silent for ``timeout`` seconds is dead.
+    legitimately take hours, but a socket silent for ``timeout`` seconds is dead. ``verify``
+    checks TLS certificates (True, the default), with a given SSLContext, or not (False).
     """
 
     split: int = 8
@@ -51,6 +53,7 @@ class Config:
     backoff_cap: float = 30.0
     max_retry_wait: float = 300.0
     sync: bool = True
+    verify: bool | ssl.SSLContext = True
     progress: ProgressOption = False
 
     def __post_init__(self) -> None:
@@ -64,6 +67,8 @@ class Config:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         _check_auth(self.auth)
+        if not isinstance(self.verify, bool | ssl.SSLContext):
+            raise TypeError("verify must be True, False or an ssl.SSLContext")
         if not isinstance(self.progress, bool) and not callable(self.progress):
             raise TypeError("progress must be True, False or a callable taking an event")
 

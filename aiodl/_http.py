@@ -9,6 +9,7 @@ a round trip per file and cannot be misled by a HEAD that lies or is refused.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -200,9 +201,16 @@ def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
             raise IntegrityError(f"file changed on the server ({label} {old} -> {new})")
 
 
-def new_session(timeout: float, connections: int) -> aiohttp.ClientSession:
-    """One keep-alive session for a whole run; raw bytes, our own redirect handling."""
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
+def new_session(
+    timeout: float, connections: int, verify: bool | ssl.SSLContext
+) -> aiohttp.ClientSession:
+    """One keep-alive session for a whole run; raw bytes, our own redirect handling.
+
+    ``verify`` True checks certificates against the system CAs, an SSLContext is used as
+    given (a private CA), and False turns checking off (an explicit opt-in).
+    """
+    tls: bool | ssl.SSLContext = True if verify is True else verify
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, ssl=tls)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,6 +71,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.port = 0
+        self.scheme = "http"
         self._closing = asyncio.Event()
 
     def add(self, name: str, data: bytes, **faults: object) -> str:
@@ -81,7 +83,7 @@ class FaultServer:
         return self.url(name)
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.port}/{name}"
 
     def requests_for(self, name: str, method: str = "GET") -> list[Seen]:
         return [s for s in self.seen if s.path == f"/{name}" and s.method == method]
@@ -192,16 +194,19 @@ def _parse_range(header: str | None, size: int, faults: Faults) -> tuple[int | N
 
 
 @asynccontextmanager
-async def running(server: FaultServer | None = None) -> AsyncIterator[FaultServer]:
-    """Run ``server`` on a free port of 127.0.0.1 for the duration of the block."""
+async def running(
+    server: FaultServer | None = None, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[FaultServer]:
+    """Run ``server`` on a free port of 127.0.0.1 (HTTPS when ``tls`` is given)."""
     server = server or FaultServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     server.port = runner.addresses[0][1]
+    server.scheme = "https" if tls else "http"
     try:
         yield server
     finally:
