@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -93,3 +94,27 @@ async def test_api_key_comes_from_environment(http_server: FaultServer, tmp_path
 def test_option_line_without_url_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         list(read_input(iter(["  out=x"])))
+
+
+async def test_sigint_exits_130_and_leaves_no_final_file(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    url = http_server.add("slow.bin", bytes(2_000_000), stall_at=500_000)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiodl",
+        "-q",
+        "--timeout",
+        "60",
+        "-d",
+        str(tmp_path),
+        url,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.wait_for(http_server.stalled.wait(), timeout=30)  # mid-transfer now
+    process.send_signal(signal.SIGINT)
+    _, err = await process.communicate()
+    assert process.returncode == 130
+    assert b"Traceback" not in err
+    assert not (tmp_path / "slow.bin").exists()

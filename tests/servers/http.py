@@ -73,6 +73,7 @@ class FaultServer:
         self.port = 0
         self.scheme = "http"
         self._closing = asyncio.Event()
+        self.stalled = asyncio.Event()  # set when a response starts hanging (stall_at)
 
     def add(self, name: str, data: bytes, **faults: object) -> str:
         """Serve ``data`` at ``/name`` with the given fault switches; returns its URL."""
@@ -154,6 +155,7 @@ class FaultServer:
         for offset in range(start, stop, CHUNK):
             await response.write(data[offset : min(offset + CHUNK, stop)])
         if stall is not None and stall == stop:
+            self.stalled.set()
             await asyncio.wait_for(self._closing.wait(), timeout=60)
         if stop < end:
             assert request.transport is not None
