@@ -46,10 +46,11 @@ def as_request(source: str | Request) -> Request:
 
 @dataclass
 class _Job:
-    """One file in flight: what was asked and where it is going."""
+    """One file in flight: what was asked, its masked URL, and where it is going."""
 
     index: int
     request: Request
+    url: str
     path: Path | None = None
 
 
@@ -63,6 +64,9 @@ class Engine:
         self._slots = asyncio.Semaphore(config.connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._synced_folders: set[Path] = set()
+        # Derived once per run, not per file: a run may hold millions of files.
+        self._headers = {**config.headers, **config.auth_headers()}
+        self._credentials = config.credential_names()
         self._emit: Callable[[Event], None] | None = (
             config.progress if callable(config.progress) else None
         )
@@ -97,8 +101,8 @@ class Engine:
 
     async def fetch(self, index: int, request: Request) -> Result:
         """Download one source; every failure becomes a Result, never an exception."""
-        job = _Job(index, request)
-        url = mask_url(request.url)
+        job = _Job(index, request, mask_url(request.url))
+        url = job.url
         try:
             result = await self._download(job)
         except DownloadError as error:
@@ -112,7 +116,7 @@ class Engine:
         return result
 
     async def _download(self, job: _Job) -> Result:
-        source = self._source(job.request)
+        source = self._source(job)
         async with self._slot(source.url):
             probe = await retrying(
                 self._config.retry_policy,
@@ -130,7 +134,7 @@ class Engine:
         info = probe.info
         _check_expected_size(job.request, info)
         relative = choose_name(job.request.path, info.disposition, job.request.url)
-        url = mask_url(job.request.url)
+        url = job.url
         target, part = await self._blocking(
             partial(
                 open_part,
@@ -173,12 +177,13 @@ class Engine:
             on_progress=self._progress_hook(job.index),
         )
 
-    def _source(self, request: Request) -> Source:
+    def _source(self, job: _Job) -> Source:
+        request = job.request
         scheme = urlsplit(request.url).scheme.lower()
         if scheme not in _SCHEMES:
-            raise DownloadError(f"unsupported URL scheme {scheme!r}", url=mask_url(request.url))
-        headers = {**self._config.headers, **self._config.auth_headers(), **(request.headers or {})}
-        return Source(request.url, headers, self._config.credential_names())
+            raise DownloadError(f"unsupported URL scheme {scheme!r}", url=job.url)
+        headers = {**self._headers, **(request.headers or {})}
+        return Source(request.url, headers, self._credentials)
 
     @asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:
