@@ -111,6 +111,9 @@ class Transfer:
             return 0
         first = self._claim_next()
         assert first is not None
+        if len(self._segments) == 1:  # a small file: no task group, no extra task
+            await self._work(first, probe)
+            return self.info.size
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._work(first, probe))

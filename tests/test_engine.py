@@ -29,6 +29,18 @@ async def test_per_host_bounds_one_host(http_server: FaultServer, tmp_path: Path
     assert http_server.max_in_flight <= 2
 
 
+async def test_one_slot_per_host_still_finishes_a_split_file(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """Extra segment workers wait for a slot the file itself holds; they must give up."""
+    data = random_bytes(4 << 20)
+    url = http_server.add("one.bin", data)
+    download = aiodl.download(url, tmp_path, split=4, per_host=1, min_segment_size=1 << 19)
+    result = await asyncio.wait_for(download, timeout=60)
+    assert result.ok
+    assert http_server.max_in_flight == 1
+
+
 async def test_many_sources_are_pulled_lazily(http_server: FaultServer, tmp_path: Path) -> None:
     """A generator is consumed as workers free up, not materialised up front."""
     url = http_server.add("tiny", b"t")
