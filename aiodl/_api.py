@@ -8,7 +8,9 @@ from contextlib import ExitStack
 from typing import Any
 
 from ._config import Config
+from ._driver import Driver
 from ._engine import Engine, default_dest
+from ._ftp import FTPDriver
 from ._http import HTTPDriver, new_session, wait_closed
 from ._models import Request, Result
 from ._progress import ProgressBars
@@ -34,8 +36,13 @@ async def download_many(
             settings = Config.build(settings, {"progress": bars.handle})
         session = new_session(settings.timeout, settings.connections, settings.verify)
         try:
-            engine = Engine(settings, folder, HTTPDriver(session, settings.max_redirects))
-            return await engine.run(sources)
+            http = HTTPDriver(session, settings.max_redirects)
+            ftp = FTPDriver(settings.timeout, _basic(settings))
+            drivers: dict[str, Driver] = {"http": http, "https": http, "ftp": ftp}
+            try:
+                return await Engine(settings, folder, drivers).run(sources)
+            finally:
+                await ftp.close()
         finally:
             await wait_closed(session)
 
@@ -52,3 +59,8 @@ async def download(
     if result.error is not None:
         raise result.error
     return result
+
+
+def _basic(settings: Config) -> tuple[str, str] | None:
+    """FTP logins take ``auth=(user, password)``; header credentials are HTTP-only."""
+    return settings.auth if isinstance(settings.auth, tuple) else None

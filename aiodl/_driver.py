@@ -32,11 +32,13 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class Source:
-    """Where and how to ask: the URL plus the request headers and which are credentials."""
+    """Where and how to ask: the URL, the request headers (and which are credentials),
+    and the driver that speaks the URL's protocol."""
 
     url: str
     headers: Mapping[str, str]
     credentials: frozenset[str]
+    driver: Driver
 
 
 class RangeIgnored(Exception):
@@ -54,7 +56,7 @@ class Body(Protocol):
     async def read(self) -> bytes:
         """The next chunk; ``b""`` at the end of the body."""
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Release the connection (dropping it if the body was not read to its end)."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +32,6 @@ T = TypeVar("T")
 log = logging.getLogger("aiodl")
 # Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
 SYNC_EVERY = 64 << 20
-_SCHEMES = ("http", "https")
 
 
 def as_request(source: str | Request) -> Request:
@@ -57,10 +56,10 @@ class _Job:
 class Engine:
     """Runs downloads for one ``download_many`` call, sharing connections and limits."""
 
-    def __init__(self, config: Config, dest: Path, driver: Driver) -> None:
+    def __init__(self, config: Config, dest: Path, drivers: Mapping[str, Driver]) -> None:
         self._config = config
         self._dest = dest
-        self._driver = driver
+        self._drivers = drivers
         self._slots = asyncio.Semaphore(config.connections)
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._synced_folders: set[Path] = set()
@@ -120,14 +119,14 @@ class Engine:
         async with self._slot(source.url):
             probe = await retrying(
                 self._config.retry_policy,
-                lambda: self._driver.open(source, 0, None, None),
+                lambda: source.driver.open(source, 0, None, None),
                 progress=lambda: 0,
                 on_retry=self._retry_hook(job.index),
             )
             try:
                 return await self._store(job, source, probe)
             finally:
-                probe.close()
+                await probe.aclose()
 
     async def _store(self, job: _Job, source: Source, probe: Body) -> Result:
         """Decide the target from the first response, then fill and commit it."""
@@ -165,7 +164,6 @@ class Engine:
     def _transfer(self, job: _Job, source: Source, part: PartFile, info: RemoteFile) -> Transfer:
         config = self._config
         return Transfer(
-            driver=self._driver,
             source=source,
             part=part,
             info=info,
@@ -180,10 +178,11 @@ class Engine:
     def _source(self, job: _Job) -> Source:
         request = job.request
         scheme = urlsplit(request.url).scheme.lower()
-        if scheme not in _SCHEMES:
+        driver = self._drivers.get(scheme)
+        if driver is None:
             raise DownloadError(f"unsupported URL scheme {scheme!r}", url=job.url)
         headers = {**self._headers, **(request.headers or {})}
-        return Source(request.url, headers, self._credentials)
+        return Source(request.url, headers, self._credentials, driver)
 
     @asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:

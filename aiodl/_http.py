@@ -71,7 +71,7 @@ class HTTPBody:
         async with _translated(self.info.url):
             return await self._response.content.readany()
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self._response.close()
 
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
-from ._driver import Body, Driver, RangeIgnored, RemoteFile, Source
+from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import DownloadError, DownloadTimeout, HTTPStatusError, TransferError
 from ._planner import Segment, plan, steal
 from ._retry import RetryPolicy
@@ -79,7 +79,6 @@ def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
 class Transfer:
     """Fetches ``info``'s bytes into ``part``; ``run`` returns the final size."""
 
-    driver: Driver
     source: Source
     part: PartFile
     info: RemoteFile
@@ -107,7 +106,7 @@ class Transfer:
         assert self.info.size is not None
         self._segments = plan(self.info.size, self.split, self.min_segment_size)
         if not self._segments:
-            probe.close()
+            await probe.aclose()
             return 0
         first = self._claim_next()
         assert first is not None
@@ -186,7 +185,7 @@ class Transfer:
                 self._restart_if_unranged(segment)
                 raise
             finally:
-                current.close()
+                await current.aclose()
 
         await self._retrying(attempt, lambda: segment.pos)
 
@@ -200,7 +199,7 @@ class Transfer:
             segment.pos = 0
 
     async def _open(self, start: int, end: int | None) -> Body:
-        return await self.driver.open(self.source, start, end, self.info)
+        return await self.source.driver.open(self.source, start, end, self.info)
 
     async def _retrying(self, action: Callable[[], Awaitable[T]], progress: Callable[[], int]) -> T:
         return await retrying(self.policy, action, progress=progress, on_retry=self.on_retry)
