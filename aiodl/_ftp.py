@@ -26,7 +26,8 @@ _STREAM_LIMIT = 4 << 20
 # Answers that will not change on a retry: bad login, no such file, not permitted.
 _PERMANENT = frozenset({"530", "532", "550", "553", "501", "502", "504"})
 
-_Key = tuple[str, int, str]
+# host, port, user, password: a pooled login is reused only with the same credentials.
+_Key = tuple[str, int, str, str]
 
 
 @asynccontextmanager
@@ -111,12 +112,12 @@ class FTPDriver:
         host, port = parts.hostname or "", parts.port or aioftp.DEFAULT_PORT
         user, password = self._credentials(parts.username, parts.password)
         path = unquote(parts.path)
-        key = (host, port, user)
-        client = await self._acquire(source.url, key, password)
+        key = (host, port, user, password)
+        client = await self._acquire(source.url, key)
         try:
             async with _translated(source.url):
                 info = known or await self._describe(client, source.url, path)
-                stream = await self._retrieve(client, path, start, info)
+                stream = await self._retrieve(client, path, start)
         except BaseException:
             client.close()
             raise
@@ -127,7 +128,7 @@ class FTPDriver:
             return unquote(user), unquote(password or "")
         return self._auth or ("anonymous", "anonymous@")
 
-    async def _acquire(self, url: str, key: _Key, password: str) -> aioftp.Client:
+    async def _acquire(self, url: str, key: _Key) -> aioftp.Client:
         idle = self._idle.get(key)
         if idle:
             return idle.pop()
@@ -137,7 +138,7 @@ class FTPDriver:
         try:
             async with _translated(url):
                 await client.connect(key[0], key[1])
-                await client.login(key[2], password)
+                await client.login(key[2], key[3])
         except BaseException:
             client.close()
             raise
@@ -157,7 +158,7 @@ class FTPDriver:
         return RemoteFile(url=url, size=size, ranged=size is not None)
 
     async def _retrieve(
-        self, client: aioftp.Client, path: str, start: int, info: RemoteFile
+        self, client: aioftp.Client, path: str, start: int
     ) -> aioftp.DataConnectionThrottleStreamIO:
         """RETR from ``start``; a server that refuses REST switches the file to one stream.
 
