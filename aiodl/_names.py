@@ -62,6 +62,17 @@ def _truncate(name: str) -> str:
     return cut + suffix
 
 
+def sanitize_listed_name(name: str) -> str:
+    """A name from a remote folder listing, made safe by ``sanitize_name`` or refused.
+
+    A listing names one entry of one folder, so a name that holds a separator or NUL, or
+    is ``.`` or ``..``, is a server trying to reach elsewhere: refused, not rewritten.
+    """
+    if name in ("", ".", "..") or "/" in name or "\x00" in name:
+        raise UnsafePathError(f"refusing listed name {name!r}")
+    return sanitize_name(name)
+
+
 def sanitize_relative(path: str) -> PurePosixPath:
     """Sanitise a relative path (``a/b/c``) component by component.
 

@@ -61,7 +61,14 @@ def test_sanitize_name_is_safe_or_refused(name: str) -> None:
     assert sanitize_name(cleaned) == cleaned  # idempotent
 
 
-@given(st.text(alphabet=st.characters(exclude_characters=' ./\\<>:"|?*'), min_size=1, max_size=60))
+@given(
+    st.text(
+        # Lone surrogates (undecodable bytes) are not harmless: they become "_".
+        alphabet=st.characters(exclude_characters=' ./\\<>:"|?*', exclude_categories=("Cs",)),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_sanitize_name_keeps_harmless_names(name: str) -> None:
     if any(unicodedata.category(char) == "Cc" for char in name):
         return
