@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import inf
 from types import MappingProxyType
@@ -37,6 +37,9 @@ class Config:
     ``timeout`` bounds connecting and each read, never the whole file: a 10 GiB file may
     legitimately take hours, but a socket silent for ``timeout`` seconds is dead. ``verify``
     checks TLS certificates (True, the default), with a given SSLContext, or not (False).
+    ``include``/``exclude`` are glob patterns choosing the files of a mirrored folder
+    (``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one
+    without matches the file name.
     """
 
     split: int = 8
@@ -55,6 +58,8 @@ class Config:
     sync: bool = True
     verify: bool | ssl.SSLContext = True
     progress: ProgressOption = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -66,6 +71,8 @@ class Config:
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < inf:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        for name in ("include", "exclude"):
+            object.__setattr__(self, name, _patterns(name, getattr(self, name)))
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
@@ -105,6 +112,16 @@ class Config:
 def _require(name: str, value: object, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _patterns(name: str, value: object) -> tuple[str, ...]:
+    """A tuple of glob patterns; a lone string would otherwise be read letter by letter."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of glob patterns, got {value!r}")
+    patterns = tuple(value)
+    if not all(isinstance(pattern, str) and pattern for pattern in patterns):
+        raise TypeError(f"{name} must hold non-empty strings, got {patterns!r}")
+    return patterns
 
 
 def _check_auth(auth: object) -> None:

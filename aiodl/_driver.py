@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from ._listing import Entry
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,8 @@ class RemoteFile:
     ``size`` is None when the server did not say (a close-delimited body); ``ranged`` is
     True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
     so a later range of a different version is refused; ``disposition`` is the raw
-    Content-Disposition header, parsed and sanitised only when the target is named.
+    Content-Disposition header, parsed and sanitised only when the target is named;
+    ``modified`` (epoch seconds) is given to the saved file when a listing told it.
     """
 
     url: str
@@ -28,6 +31,7 @@ class RemoteFile:
     etag: str | None = None
     last_modified: str | None = None
     disposition: str | None = None
+    modified: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,4 +74,13 @@ class Driver(Protocol):
         IntegrityError, and one that ignores the range raises RangeIgnored. A request with
         ``start == 0`` and no ``end`` is the probe: it may be answered by the whole file.
         """
+        ...
+
+
+@runtime_checkable
+class TreeDriver(Driver, Protocol):
+    """A driver that can also list folders (FTP), so a folder URL can be mirrored."""
+
+    async def list_folder(self, source: Source) -> list[Entry]:
+        """The entries of the folder ``source.url`` names (the URL ends with ``/``)."""
         ...

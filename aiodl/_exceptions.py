@@ -3,6 +3,7 @@
     DownloadError              a file could not be downloaded (the base; catch this one)
     ├── HTTPStatusError        the server answered with a final error status (``.status``)
     ├── TransferError          the connection broke, or the body ended before its length
+    │   └── ConnectionLimitError   the server refused another connection (FTP 421)
     ├── IntegrityError         the bytes are not what they must be (size, range, checksum)
     ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
     ├── DownloadTimeout        connecting or reading stalled past ``timeout`` on every try
@@ -46,6 +47,14 @@ class HTTPStatusError(DownloadError):
 
 class TransferError(DownloadError):
     """The connection failed or closed before all expected bytes arrived."""
+
+
+class ConnectionLimitError(TransferError):
+    """The server refused another connection ("421 too many connections").
+
+    Not a reason to fail: the host's connection limit is lowered by one and the request
+    waits for a free place, then is retried.
+    """
 
 
 class IntegrityError(DownloadError):

@@ -18,7 +18,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from ._driver import Body, RangeIgnored, RemoteFile, Source
-from ._exceptions import DownloadError, DownloadTimeout, HTTPStatusError, TransferError
+from ._exceptions import (
+    ConnectionLimitError,
+    DownloadError,
+    DownloadTimeout,
+    HTTPStatusError,
+    TransferError,
+)
+from ._limits import HostLimit
 from ._planner import Segment, plan, steal
 from ._retry import RetryPolicy
 from ._writer import PartFile
@@ -69,6 +76,11 @@ def _retry_delay(policy: RetryPolicy, attempt: int, error: DownloadError) -> flo
     return None
 
 
+class _SteppedBack(Exception):
+    """A worker gave its place up after the host refused a connection; the others take
+    its segment over. Never escapes the transfer."""
+
+
 def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first leaf of a task group's failures: one clear error per file."""
     first = group.exceptions[0]
@@ -86,11 +98,13 @@ class Transfer:
     min_segment_size: int
     policy: RetryPolicy
     slot: SlotFactory
+    host: HostLimit
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+    _active: int = 0
 
     async def run(self, probe: Body) -> int:
         """Download everything; ``probe`` is the open body that starts at byte 0."""
@@ -112,14 +126,17 @@ class Transfer:
         assert first is not None
         if len(self._segments) == 1:  # a small file: no task group, no extra task
             await self._work(first, probe)
-            return self.info.size
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._work(first, probe))
-                for _ in range(len(self._segments) - 1):
-                    group.create_task(self._work_with_slot())
-        except BaseExceptionGroup as failures:
-            raise first_failure(failures) from None
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._work(first, probe))
+                    for _ in range(len(self._segments) - 1):
+                        group.create_task(self._work_with_slot())
+            except BaseExceptionGroup as failures:
+                raise first_failure(failures) from None
+        missing = sum(segment.remaining for segment in self._segments)
+        if missing:  # never commit a file with a hole, whatever went wrong above
+            raise TransferError(f"{missing} bytes were left unfetched", url=self.source.url)
         return self.info.size
 
     async def _run_stream(self, probe: Body) -> int:
@@ -144,13 +161,21 @@ class Transfer:
 
     async def _work(self, segment: Segment, body: Body | None) -> None:
         """Fetch ``segment``, then keep stealing work until none is worth a request."""
-        current: Segment | None = segment
-        while current is not None:
-            await self._fetch(current, body)
-            body = None
-            self._claimed.discard(current)
-            current = self._claim_next()
-        self._stop_waiting()
+        self._active += 1
+        try:
+            current: Segment | None = segment
+            while current is not None:
+                try:
+                    await self._fetch(current, body)
+                except _SteppedBack:
+                    self._claimed.discard(current)  # left for the workers still active
+                    return
+                body = None
+                self._claimed.discard(current)
+                current = self._claim_next()
+            self._stop_waiting()
+        finally:
+            self._active -= 1
 
     def _stop_waiting(self) -> None:
         """No work is left for a new connection, and remaining work only shrinks: cancel
@@ -177,7 +202,7 @@ class Transfer:
         opened = [body]
 
         async def attempt() -> None:
-            current = opened[0] or await self._open(segment.pos, self._request_end(segment))
+            current = opened[0] or await self._open_segment(segment)
             opened[0] = None
             try:
                 await self._pump(current, segment)
@@ -197,6 +222,19 @@ class Transfer:
         if not self.info.ranged and segment.pos:
             self._advance(-segment.pos)
             segment.pos = 0
+
+    async def _open_segment(self, segment: Segment) -> Body:
+        """Open the rest of ``segment``. When the host refuses another connection, a worker
+        with company steps back and leaves its segment to the others; the last one waits
+        for a place under the lowered limit and retries."""
+        try:
+            return await self._open(segment.pos, self._request_end(segment))
+        except ConnectionLimitError:
+            self.host.lower()
+            if self._active > 1:
+                raise _SteppedBack from None
+            await self.host.requeue()
+            raise
 
     async def _open(self, start: int, end: int | None) -> Body:
         return await self.source.driver.open(self.source, start, end, self.info)

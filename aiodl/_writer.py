@@ -40,13 +40,20 @@ def resolve_target(dest: Path, relative: PurePosixPath) -> Path:
     return target
 
 
-def existing_size(path: Path) -> int | None:
-    """Size of a regular file at ``path`` (symlinks not followed), or None."""
+def is_complete(path: Path, size: int, modified: float | None) -> bool:
+    """True when a regular file (symlinks not followed) of ``size`` bytes is at ``path``,
+    modified at ``modified`` (to the millisecond) when that is known."""
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+        return False
+    return modified is None or abs(info.st_mtime_ns - _nanoseconds(modified)) < 1_000_000
+
+
+def _nanoseconds(seconds: float) -> int:
+    return round(seconds * 1_000_000_000)
 
 
 def open_part(
@@ -55,15 +62,17 @@ def open_part(
     size: int | None,
     *,
     overwrite: bool,
+    modified: float | None = None,
     sync_every: int | None = None,
 ) -> tuple[Path, PartFile | None]:
-    """The target path and its opened part file; no part file if the target is complete.
+    """The target path and its opened part file; no part file if the target is complete
+    (same size, and same modification time when the server told it).
 
     Blocking (folder creation, open, preallocation): run it in a worker thread, where a
     slow file system cannot stall the event loop's transfers.
     """
     target = resolve_target(dest, relative)
-    if not overwrite and size is not None and existing_size(target) == size:
+    if not overwrite and size is not None and is_complete(target, size, modified):
         return target, None
     part = PartFile(target, sync_every)
     part.open(size)
@@ -130,8 +139,8 @@ class PartFile:
         if self._syncing is not None:
             await self._syncing
 
-    def commit(self, size: int | None, *, sync: bool) -> None:
-        """Check the length, fsync, and rename into place.
+    def commit(self, size: int | None, *, sync: bool, modified: float | None = None) -> None:
+        """Check the length, give it the server's modification time, fsync, and rename.
 
         The folder entry is synced later, once per folder (``sync_folders``): the rename is
         atomic either way, and one folder fsync per batch instead of per file halves the
@@ -142,6 +151,8 @@ class PartFile:
             size = actual
         elif actual != size:
             raise IntegrityError(f"{self.path.name} holds {actual} bytes, expected {size}")
+        if modified is not None:  # what a later mirror run compares against
+            os.utime(self._fd, ns=(_nanoseconds(modified),) * 2)
         if sync:
             os.fsync(self._fd)
         os.replace(self.path, self.target)

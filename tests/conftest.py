@@ -1,12 +1,16 @@
-"""Shared fixtures: the asyncio backend and a live fault-injecting HTTP server."""
+"""Shared fixtures: the asyncio backend and live fault-injecting HTTP and FTP servers."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.servers.ftp import RunningFTP, running_ftp
 from tests.servers.http import FaultServer, running
 
 
@@ -30,3 +34,17 @@ async def other_server() -> AsyncIterator[FaultServer]:
 
 def random_bytes(size: int) -> bytes:
     return os.urandom(size)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def ftp(tmp_path: Path) -> Iterator[RunningFTP]:
+    """pyftpdlib serving ``tmp_path/served``; ``ftp.faults`` switches its misbehaviour."""
+    root = tmp_path / "served"
+    root.mkdir()
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    with running_ftp(root) as server:
+        yield server

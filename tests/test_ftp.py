@@ -1,55 +1,29 @@
-"""The FTP driver against a real pyftpdlib server on 127.0.0.1."""
+"""The FTP driver against a real pyftpdlib server on 127.0.0.1: single files and segments."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.servers.ftp import RunningFTP, running_ftp
+from tests.conftest import random_bytes, sha
+from tests.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
 
 MiB = 1 << 20
 
 
-@pytest.fixture
-def ftp(tmp_path: Path) -> Iterator[RunningFTP]:
-    root = tmp_path / "served"
-    root.mkdir()
-    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
-    with running_ftp(root) as server:
-        yield server
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-async def test_segmented_ftp_download_is_identical(ftp: RunningFTP, tmp_path: Path) -> None:
-    data = random_bytes(8 * MiB + 5)
+async def test_segmented_64_mib_download_is_identical(ftp: RunningFTP, tmp_path: Path) -> None:
+    data = random_bytes(64 * MiB + 5)
     (ftp.root / "big.bin").write_bytes(data)
     dest = tmp_path / "dest"
-    result = await aiodl.download(ftp.url("big.bin"), dest, split=4, min_segment_size=MiB)
+    result = await aiodl.download(ftp.url("big.bin"), dest, split=8)
     assert result.ok
     assert sha((dest / "big.bin").read_bytes()) == sha(data)
     assert ftp.log.count("REST") >= 2
     assert not (dest / "big.bin.part").exists()
-
-
-async def test_rest_refused_falls_back_to_one_stream(ftp: RunningFTP, tmp_path: Path) -> None:
-    data = random_bytes(4 * MiB)
-    (ftp.root / "norest.bin").write_bytes(data)
-    ftp.log.refuse_rest = True
-    dest = tmp_path / "dest"
-    result = await aiodl.download(ftp.url("norest.bin"), dest, split=4, min_segment_size=MiB)
-    assert result.ok
-    assert sha((dest / "norest.bin").read_bytes()) == sha(data)
 
 
 async def test_nested_path_and_login(ftp: RunningFTP, tmp_path: Path) -> None:
@@ -63,6 +37,23 @@ async def test_nested_path_and_login(ftp: RunningFTP, tmp_path: Path) -> None:
     assert "wonder" not in result.url
 
 
+async def test_credentials_from_auth_option(ftp: RunningFTP, tmp_path: Path) -> None:
+    (ftp.root / "f.txt").write_bytes(b"mine")
+    result = await aiodl.download(ftp.url("f.txt"), tmp_path / "d", auth=("alice", "wonder"))
+    assert result.ok
+    assert "USER alice" in ftp.log.commands
+    assert "anonymous" not in " ".join(ftp.log.commands)
+
+
+async def test_paths_are_sent_relative_to_the_login_folder(ftp: RunningFTP, tmp_path: Path) -> None:
+    """RFC 1738: ``ftp://host/a/f`` is ``a/f`` below the login folder, as curl reads it."""
+    (ftp.root / "a").mkdir()
+    (ftp.root / "a" / "f.txt").write_bytes(b"relative")
+    result = await aiodl.download(ftp.url("a/f.txt"), tmp_path / "d")
+    assert result.ok
+    assert ftp.log.args("RETR") == ["a/f.txt"]
+
+
 async def test_login_failure_is_a_clear_ftp_error_without_retries(
     ftp: RunningFTP, tmp_path: Path
 ) -> None:
@@ -70,7 +61,9 @@ async def test_login_failure_is_a_clear_ftp_error_without_retries(
     url = ftp.url("f.txt", user="alice:wrong")
     result = (await aiodl.download_many([url], tmp_path / "dest", backoff=0.01))[0]
     assert isinstance(result.error, aiodl.FTPError)
+    assert "530" in str(result.error)
     assert "wrong" not in str(result.error)
+    assert "wrong" not in result.url
     assert ftp.log.count("PASS") == 1
 
 
@@ -91,3 +84,21 @@ async def test_many_small_files_reuse_connections(ftp: RunningFTP, tmp_path: Pat
     for name, data in files.items():
         assert (tmp_path / "d" / name).read_bytes() == data
     assert ftp.log.count("USER") <= 4
+    assert ftp.log.count("TYPE") == ftp.log.count("USER")  # binary mode once per login
+
+
+async def test_complete_file_is_skipped(ftp: RunningFTP, tmp_path: Path) -> None:
+    data = random_bytes(5000)
+    (ftp.root / "same.bin").write_bytes(data)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "same.bin").write_bytes(data)
+    result = await aiodl.download(ftp.url("same.bin"), tmp_path / "d")
+    assert result.skipped
+    assert (tmp_path / "d" / "same.bin").read_bytes() == data
+
+
+async def test_empty_file(ftp: RunningFTP, tmp_path: Path) -> None:
+    (ftp.root / "empty").write_bytes(b"")
+    result = await aiodl.download(ftp.url("empty"), tmp_path / "d")
+    assert result.ok
+    assert (tmp_path / "d" / "empty").read_bytes() == b""

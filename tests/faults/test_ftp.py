@@ -1,0 +1,159 @@
+"""FTP servers that misbehave, each against a real pyftpdlib server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import aiodl
+from tests.conftest import random_bytes, sha
+from tests.servers.ftp import RunningFTP, running_ftp
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1 << 20
+FAST = {"backoff": 0.01, "min_segment_size": MiB}
+
+
+def served(ftp: RunningFTP, name: str, size: int) -> bytes:
+    data = random_bytes(size)
+    (ftp.root / name).write_bytes(data)
+    return data
+
+
+async def test_rest_refused_falls_back_to_one_stream(ftp: RunningFTP, tmp_path: Path) -> None:
+    data = served(ftp, "norest.bin", 4 * MiB)
+    ftp.faults.refuse_rest = True
+    result = await aiodl.download(ftp.url("norest.bin"), tmp_path / "d", split=4, **FAST)
+    assert result.ok
+    assert sha((tmp_path / "d" / "norest.bin").read_bytes()) == sha(data)
+
+
+async def test_rest_ignored_is_detected_and_the_file_restarts(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    """A server that says 350 to REST but sends from byte 0: the segment reaching the end
+    of the file sees too many bytes, and the file is fetched again as one stream."""
+    data = served(ftp, "liar.bin", 4 * MiB)
+    ftp.faults.ignore_rest = True
+    result = await aiodl.download(ftp.url("liar.bin"), tmp_path / "d", split=4, **FAST)
+    assert result.ok
+    assert sha((tmp_path / "d" / "liar.bin").read_bytes()) == sha(data)
+    assert ftp.log.count("RETR") > 4  # the segments, then the stream from byte 0
+
+
+@pytest.mark.parametrize("mode", ["short", "abort"])
+async def test_data_connection_cut_is_retried_from_where_it_stopped(
+    ftp: RunningFTP, tmp_path: Path, mode: str
+) -> None:
+    """The data connection ends early, with a lying 226 or a 426: the segment retries from
+    the byte where it stopped, and the file is identical."""
+    data = served(ftp, "cut.bin", 6 * MiB)
+    cut = 3 * MiB + 12345
+    ftp.faults.cut_at, ftp.faults.cut_mode, ftp.faults.cut_times = cut, mode, 1  # type: ignore[assignment]
+    events: list[aiodl.Event] = []
+    result = await aiodl.download(
+        ftp.url("cut.bin"), tmp_path / "d", split=1, progress=events.append, **FAST
+    )
+    assert result.ok
+    assert sha((tmp_path / "d" / "cut.bin").read_bytes()) == sha(data)
+    assert str(cut) in ftp.log.args("REST")
+    assert sum(isinstance(event, aiodl.Retried) for event in events) == 1
+
+
+async def test_persistent_cut_fails_and_leaves_nothing(ftp: RunningFTP, tmp_path: Path) -> None:
+    served(ftp, "broken.bin", 2 * MiB)
+    ftp.faults.cut_at = 0  # every RETR ends at once
+    dest = tmp_path / "d"
+    urls = [ftp.url("broken.bin")]
+    result = (await aiodl.download_many(urls, dest, split=1, retries=2, **FAST))[0]
+    assert isinstance(result.error, aiodl.TransferError)
+    assert list(dest.iterdir()) == []
+    assert ftp.log.count("RETR") == 3
+
+
+async def test_epsv_refused_uses_pasv(ftp: RunningFTP, tmp_path: Path) -> None:
+    ftp.faults.unsupported = {"EPSV"}
+    data = served(ftp, "p.bin", 3 * MiB)
+    urls = [ftp.url("p.bin")]
+    result = (await aiodl.download_many(urls, tmp_path / "d", split=3, **FAST))[0]
+    assert result.ok
+    assert sha((tmp_path / "d" / "p.bin").read_bytes()) == sha(data)
+    assert ftp.log.count("PASV") >= 3
+    assert ftp.log.count("EPSV") == 1  # refused once, not asked again on this server
+
+
+async def test_pasv_address_of_another_host_is_ignored(tmp_path: Path) -> None:
+    """PASV replies name 127.0.0.2 (where the test listens on the same ports): data
+    connections still go to the control connection's host, and nothing reaches the other."""
+    root = tmp_path / "served"
+    root.mkdir()
+    data = random_bytes(2 * MiB)
+    (root / "f.bin").write_bytes(data)
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    with running_ftp(root, masquerade="127.0.0.2") as ftp:
+        ftp.faults.unsupported = {"EPSV"}
+        result = await aiodl.download(ftp.url("f.bin"), tmp_path / "d", split=2, **FAST)
+        assert ftp.trap is not None
+        assert ftp.trap.hits == 0
+        assert ftp.log.count("PASV") >= 1
+    assert result.ok
+    assert (tmp_path / "d" / "f.bin").read_bytes() == data
+
+
+async def test_too_many_connections_lowers_the_limit_and_finishes(tmp_path: Path) -> None:
+    """A server allowing 2 connections per address, asked for 8 at once: refusals lower
+    the host's limit instead of failing, and every file arrives."""
+    root = tmp_path / "served"
+    root.mkdir()
+    files = {f"f{i}.bin": random_bytes(200_000 + i) for i in range(12)} | {
+        "big.bin": random_bytes(6 * MiB)
+    }
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    logging.getLogger("pyftpdlib").setLevel(logging.ERROR)
+    with running_ftp(root, max_per_ip=2) as ftp:
+        urls = [ftp.url(name) for name in files]
+        results = await aiodl.download_many(
+            urls, tmp_path / "d", connections=8, per_host=8, split=4, **FAST
+        )
+        assert ftp.log.refused > 0
+    assert [r.error for r in results] == [None] * len(files)
+    for name, data in files.items():
+        assert sha((tmp_path / "d" / name).read_bytes()) == sha(data)
+
+
+async def test_server_closing_idle_connections_costs_no_retry(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    """A pooled connection the server closed meanwhile is replaced at once: no Retried
+    event, no backoff, every file complete."""
+    files = {f"f{i}.bin": random_bytes(1000 + i) for i in range(6)}
+    for name, data in files.items():
+        (ftp.root / name).write_bytes(data)
+    ftp.faults.close_after_transfer = True
+    events: list[aiodl.Event] = []
+    urls = [ftp.url(name) for name in files]
+    results = await aiodl.download_many(urls, tmp_path / "d", connections=1, progress=events.append)
+    assert all(r.ok for r in results)
+    assert not any(isinstance(event, aiodl.Retried) for event in events)
+    assert ftp.log.count("USER") == len(files)
+
+
+async def test_control_connection_stall_times_out(ftp: RunningFTP, tmp_path: Path) -> None:
+    served(ftp, "slow.bin", 1000)
+    ftp.faults.silent = {"RETR"}
+    dest = tmp_path / "d"
+    urls = [ftp.url("slow.bin")]
+    result = (await aiodl.download_many(urls, dest, timeout=0.3, retries=1, **FAST))[0]
+    assert isinstance(result.error, aiodl.DownloadTimeout)
+    assert list(dest.iterdir()) == []
+
+
+async def test_non_utf8_reply_is_a_clear_error(ftp: RunningFTP, tmp_path: Path) -> None:
+    ftp.faults.raw_replies = {"SIZE": b"550 \xff\xfe not here\r\n"}
+    result = (await aiodl.download_many([ftp.url("x.bin")], tmp_path / "d", **FAST))[0]
+    assert isinstance(result.error, aiodl.FTPError)
+    assert "UTF-8" in str(result.error) or "utf-8" in str(result.error)
