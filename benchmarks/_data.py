@@ -17,7 +17,8 @@ CHUNK = 4 * MIB
 
 @dataclass(frozen=True)
 class Source:
-    """One file nginx serves: its URL path below the data root, its path on disk and its sha256."""
+    """One file served (nginx, vsftpd): its URL path below the data root, its path on disk and
+    its sha256."""
 
     url_path: str
     path: Path
@@ -65,12 +66,17 @@ def big_source(root: Path, mib: int) -> Source:
 
 
 def small_sources(root: Path, count: int) -> list[Source]:
-    """The W2 files f0000.bin ... (count-1), each 64 KiB of random bytes."""
+    """The W2/W4 files f0000.bin ... (count-1), each 64 KiB of random bytes.
+
+    A folder per count, like the big file's: W4 mirrors the whole folder, so it must hold
+    exactly these files (a --smoke run's 50 must not sit among, or be, the 2000).
+    """
+    sub = f"{count}x64KiB"
     out: list[Source] = []
     for i in range(count):
-        path = root / "small" / f"f{i:04d}.bin"
+        path = root / sub / f"f{i:04d}.bin"
         _ensure(path, SMALL_SIZE)
-        out.append(Source(f"/small/{path.name}", path, sha256_of(path)))
+        out.append(Source(f"/{sub}/{path.name}", path, sha256_of(path)))
     return out
 
 
@@ -90,7 +96,7 @@ def fault_in_memory(scratch: Path, size: int) -> None:
 
 def warm_cache(sources: list[Source]) -> None:
     """Re-read the sources (like `cat > /dev/null`): idle page cache is evicted after about a
-    minute here, and nginx's sendfile from disk would otherwise be measured instead of the tool."""
+    minute here, and the server's sendfile from disk would otherwise be measured, not the tool."""
     buf = bytearray(CHUNK)
     for src in sources:
         with src.path.open("rb", buffering=0) as f:

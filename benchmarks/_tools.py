@@ -8,6 +8,7 @@ cannot change what is measured.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -40,8 +41,9 @@ class Job:
 
 @dataclass(frozen=True)
 class Tool:
-    """One row of a table. `cmd` is split on spaces; {urls}, {py} and {parfive} tokens expand
-    to several arguments, other {fields} come from the Job (so paths may contain spaces)."""
+    """One row of a table. `cmd` is split like a shell line (quotes keep a script such as
+    lftp's -c in one argument); {urls}, {py} and {parfive} tokens expand to several arguments,
+    other {fields} come from the Job (so paths may contain spaces). {url} is the first URL."""
 
     key: str
     workload: str
@@ -64,22 +66,31 @@ def expand(template: str, job: Job | None) -> list[str]:
     lists = {"{py}": [PY], "{parfive}": PARFIVE, "{urls}": job.urls if job else []}
     fields: dict[str, object] = {} if job is None else {
         "out": job.out, "urls_file": job.urls_file, "cfg": job.curl_config, "mib": job.mib,
+        "url": job.urls[0],
     }  # fmt: skip
     argv: list[str] = []
-    for token in template.split():
+    for token in shlex.split(template):
         argv += lists[token] if token in lists else [token.format(**fields)]
     return argv
 
 
 _AIODL = "{py} -m aiodl --no-progress -q"
 _PROBE_AIODL = "{py} -m aiodl --version"
+# W1 and W3 fetch the same file, over HTTP and FTP, with the same command lines.
+_AIODL_BIG = f"{_AIODL} -s 8 -j 8 --per-host 8 -d {{out}} {{urls}}"
+_ARIA2_BIG = (
+    f"{ARIA2} -x8 -s8 -k1M --file-allocation=falloc --allow-overwrite=true -d {{out}} "
+    "-o big.bin {urls}"
+)
+_CURL_BIG = "curl -q -sSf -o {out}/big.bin {urls}"
+# lftp: --norc skips ~/.lftprc and the like (/etc/lftp.conf is still read, but nothing in it
+# applies to 127.0.0.1); log:enabled/xfer off stops a transfer log in $HOME, a line per file.
+_LFTP = "lftp --norc -c 'set log:enabled/xfer no; "
 TOOLS = [
-    Tool("aiodl", "W1", "aiodl", f"{_AIODL} -s 8 -j 8 --per-host 8 -d {{out}} {{urls}}",
-         probe=_PROBE_AIODL),
-    Tool("aria2c", "W1", "aria2c -x8 -s8", f"{ARIA2} -x8 -s8 -k1M --file-allocation=falloc "
-         "--allow-overwrite=true -d {out} -o big.bin {urls}"),
+    Tool("aiodl", "W1", "aiodl", _AIODL_BIG, probe=_PROBE_AIODL),
+    Tool("aria2c", "W1", "aria2c -x8 -s8", _ARIA2_BIG),
     Tool("axel", "W1", "axel -n 8", "axel -n 8 -q -o {out}/big.bin {urls}"),
-    Tool("curl", "W1", "curl (1 stream)", "curl -q -sSf -o {out}/big.bin {urls}"),
+    Tool("curl", "W1", "curl (1 stream)", _CURL_BIG),
     Tool("parfive", "W1", "parfive (8 splits)", "{parfive} --max-conn 1 --max-splits 8 "
          "--overwrite --no-progress --directory {out} {urls}"),
     Tool("curl-null", "W1", "curl → /dev/null (network floor)",
@@ -95,6 +106,15 @@ TOOLS = [
          "wget2 --no-config -q --max-threads=16 -P {out} -i {urls_file}"),
     Tool("parfive", "W2", "parfive (16 conns, no splits)", "{parfive} --max-conn 16 "
          "--max-splits 1 --overwrite --no-progress --directory {out} {urls}"),
+    Tool("aiodl", "W3", "aiodl", _AIODL_BIG, probe=_PROBE_AIODL),
+    Tool("aria2c", "W3", "aria2c -x8 -s8", _ARIA2_BIG),
+    Tool("lftp", "W3", "lftp pget -n 8", _LFTP + 'pget -n 8 -O "{out}" {url}\''),
+    Tool("curl", "W3", "curl (1 stream)", _CURL_BIG),
+    # W4 gets one URL, the folder: its files must land directly in {out}.
+    Tool("aiodl", "W4", "aiodl", f"{_AIODL} -j 16 --per-host 16 -d {{out}} {{urls}}",
+         probe=_PROBE_AIODL),
+    Tool("lftp", "W4", "lftp mirror -P 16", _LFTP + 'mirror -P 16 {url} "{out}"\''),
+    Tool("wget", "W4", "wget -r", "wget --no-config -q -r -nH --cut-dirs=1 -P {out} {urls}"),
 ]  # fmt: skip
 
 
@@ -121,4 +141,5 @@ def version(tool: Tool) -> str | None:
     lines = (done.stdout or done.stderr).strip().splitlines()
     if done.returncode != 0 or not lines:
         return None
-    return " ".join(lines[0].split()[:3])
+    words = [w for w in lines[0].split() if any(c.isalnum() for c in w)]  # "LFTP | Version 4.9"
+    return " ".join(words[:3])

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmark aiodl against aria2c, axel, curl, wget2 and parfive on a loopback nginx.
+"""Benchmark aiodl against aria2c, axel, curl, wget, lftp and parfive on loopback servers.
 
-W1 fetches one big file over 8 connections, W2 fetches many 64 KiB files 16 at a time. Runs are
-interleaved (rep by rep, tool by tool) so a slow phase of the machine hits every tool alike, and
-every output is checked by sha256: a fast wrong download must not win.
+Over a loopback nginx, W1 fetches one big file over 8 connections and W2 many 64 KiB files 16 at
+a time; over a loopback vsftpd, W3 fetches the same big file in 8 segments and W4 mirrors the
+folder of small files with 16 connections. Runs are interleaved (rep by rep, tool by tool) so a
+slow phase of the machine hits every tool alike, and every output is checked by sha256: a fast
+wrong download must not win.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,21 +33,41 @@ import _tools
 from _data import Source
 from _tools import Job, Tool
 
+# Tests and benchmarks share one vsftpd launcher; run as a script, this file has only its own
+# folder on sys.path, so the repo root is added to import it.
+sys.path.insert(0, str(_tools.REPO))
+from tests.servers import vsftpd
+
 TIME = "/usr/bin/time"
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("W1", "W2")
-SMOKE = {"big_mib": 16, "small_count": 50, "reps": 1, "tools": "aiodl,curl", "save": False}
+WORKLOADS = ("W1", "W2", "W3", "W4")
+# --smoke keeps to the HTTP workloads; `--smoke --only W3,W4` runs the FTP ones at smoke size.
+SMOKE = {
+    "big_mib": 16,
+    "small_count": 50,
+    "reps": 1,
+    "only": "W1,W2",
+    "tools": "aiodl,curl",
+    "save": False,
+}
 ENV = _tools.clean_env()
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A set of sources fetched in one run, plus the -i / -K files listing their URLs."""
+    """A set of sources fetched in one run, plus the -i / -K files listing their URLs.
+
+    `mirror` is the URL path of the folder a mirror tool is given instead of the file URLs;
+    `refs` are the tools the table states ratios to.
+    """
 
     key: str
     title: str
     sources: list[Source]
     work: Path
+    scheme: str = "http"
+    mirror: str = ""
+    refs: tuple[str, ...] = ("aria2c",)
 
     @property
     def size(self) -> int:
@@ -82,17 +105,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     keys = sorted({t.key for t in _tools.TOOLS})
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aiodl-bench"))
-    p.add_argument("--big-mib", type=int, default=1024, help="W1 file size (default 1024)")
-    p.add_argument("--small-count", type=int, default=2000, help="W2 file count (default 2000)")
+    p.add_argument("--big-mib", type=int, default=1024, help="W1/W3 file size (default 1024)")
+    p.add_argument("--small-count", type=int, default=2000, help="W2/W4 files (default 2000)")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1")
+    p.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1,W3")
     p.add_argument("--tools", default=",".join(keys), help=f"subset of {','.join(keys)}")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
     p.add_argument("--no-save", dest="save", action="store_false", help="skip results/ files")
     p.add_argument(
         "--smoke",
         action="store_true",
-        help="CI: --big-mib 16 --small-count 50 --reps 1 --tools aiodl,curl --no-save",
+        help="CI: --big-mib 16 --small-count 50 --reps 1 --only W1,W2 --tools aiodl,curl --no-save",
     )
     if "--smoke" in argv:
         p.set_defaults(**SMOKE)
@@ -122,18 +145,24 @@ def log(msg: str) -> None:
 
 
 def build_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
-    """Create or reuse the data and hash it, once per invocation."""
-    data, out = work / "data", list[Workload]()
-    if "W1" in args.only:
+    """Create or reuse the data and hash it, once per invocation; FTP reuses the HTTP data."""
+    data, out, only = work / "data", list[Workload](), set(args.only)
+    ftp_refs = ("aria2c", "lftp")
+    if only & {"W1", "W3"}:
         log(f"data: big.bin {args.big_mib} MiB in {data}")
         big = [_data.big_source(data, args.big_mib)]
-        out.append(Workload("W1", f"1 file of {args.big_mib} MiB, 8 connections", big, work))
-    if "W2" in args.only:
-        log(f"data: {args.small_count} x 64 KiB in {data / 'small'}")
+        title = f"1 file of {args.big_mib} MiB"
+        out.append(Workload("W1", f"{title}, 8 connections", big, work))
+        out.append(Workload("W3", f"{title} over FTP, 8 segments", big, work, "ftp", refs=ftp_refs))
+    if only & {"W2", "W4"}:
+        log(f"data: {args.small_count} x 64 KiB in {data}")
         small = _data.small_sources(data, args.small_count)
-        title = f"{args.small_count} files of 64 KiB, 16 concurrent"
-        out.append(Workload("W2", title, small, work))
-    return out
+        title = f"{args.small_count} files of 64 KiB"
+        folder = small[0].url_path.rsplit("/", 1)[0] + "/"
+        out.append(Workload("W2", f"{title}, 16 concurrent", small, work))
+        mirror = f"{title} over FTP, their folder mirrored, 16 connections"
+        out.append(Workload("W4", mirror, small, work, "ftp", folder, refs=("lftp",)))
+    return sorted((w for w in out if w.key in only), key=lambda w: w.key)
 
 
 def write_url_files(wl: Workload, base: str) -> list[str]:
@@ -255,12 +284,16 @@ def run_one(
 
 
 def run_all(
-    args: argparse.Namespace, base: str, workloads: list[Workload], tools: dict[Tool, str | None]
+    args: argparse.Namespace,
+    bases: dict[str, str],
+    workloads: list[Workload],
+    tools: dict[Tool, str | None],
 ) -> list[Run]:
     """Interleave: for each rep, every tool once, so drifts spread evenly across tools."""
     runs: list[Run] = []
     for wl in workloads:
-        urls = write_url_files(wl, base)
+        base = bases[wl.scheme]
+        urls = [base + wl.mirror] if wl.mirror else write_url_files(wl, base)
         ready = [t for t, v in tools.items() if t.workload == wl.key and v]
         for rep in range(1, args.reps + 1):
             for tool in ready:
@@ -294,28 +327,31 @@ def _num(x: float | None, digits: int = 2) -> str:
 
 
 def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[str]:
-    """The markdown table of one workload, one row per tool, in the order they ran."""
+    """The markdown table of one workload, one row per tool, in the order they ran, with a
+    ratio column per reference tool of the workload."""
     mine = [r for r in runs if r.workload == wl.key]
-    ref = _median([r for r in mine if r.tool == "aria2c"])
+    refs = [_median([r for r in mine if r.tool == ref]) for ref in wl.refs]
     rows = [
         f"### {wl.key}: {wl.title}",
         "",
-        "| tool | median s | ratio to aria2c | peak RSS MiB | ok |",
-        "|---|---:|---:|---:|---|",
+        f"| tool | median s | {' | '.join(f'ratio to {ref}' for ref in wl.refs)} "
+        "| peak RSS MiB | ok |",
+        f"|---|---:|{'---:|' * len(refs)}---:|---|",
     ]
     for tool, ver in tools.items():
         if tool.workload != wl.key:
             continue
         its = [r for r in mine if r.tool == tool.key]
         if ver is None or not its:
-            rows.append(f"| {tool.label} | {'not installed' if ver is None else 'no runs'} | | | |")
+            state = "not installed" if ver is None else "no runs"
+            rows.append(f"| {tool.label} | {state} |{' |' * (len(refs) + 2)}")
             continue
         med = _median(its)
-        ratio = f"{med / ref:.2f}" if med is not None and ref else "-"
+        ratios = [f"{med / ref:.2f}" if med is not None and ref else "-" for ref in refs]
         rss = max((r.peak_rss_kib for r in its if r.peak_rss_kib), default=None)
         rows.append(
-            f"| {tool.label} | {_num(med)} | {ratio} | {_num(rss and rss / 1024, 1)} "
-            f"| {_ok_cell(its)} |"
+            f"| {tool.label} | {_num(med)} | {' | '.join(ratios)} "
+            f"| {_num(rss and rss / 1024, 1)} | {_ok_cell(its)} |"
         )
     return [*rows, ""]
 
@@ -329,13 +365,15 @@ def report(
     """Header with what a reader needs to reproduce the numbers, then one table per workload."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = sorted({v for v in tools.values() if v})
+    servers = {"http": "nginx (1 worker, sendfile)", "ftp": "vsftpd (anonymous, sendfile)"}
+    used = " and ".join(servers[s] for s in servers if s in {w.scheme for w in workloads})
     head = [
         f"## aiodl benchmark, {when}",
         "",
-        f"Loopback nginx (1 worker, sendfile) on 127.0.0.1, {os.cpu_count()} CPUs, "
+        f"Loopback {used} on 127.0.0.1, {os.cpu_count()} CPUs, "
         f"Linux {platform.release()}, Python {platform.python_version()}. "
         f"Median of {args.reps} interleaved rep(s); every output checked by sha256; "
-        "ratio = median / aria2c median (lower is faster); peak RSS = max over reps.",
+        "ratio to X = median / X's median (lower is faster); peak RSS = max over reps.",
         "",
         f"Versions: {'; '.join(versions)}.",
         "",
@@ -353,8 +391,23 @@ def save(text: str, runs: list[Run]) -> Path:
     return md
 
 
+def start_servers(stack: ExitStack, work: Path, workloads: list[Workload]) -> dict[str, str]:
+    """nginx and/or vsftpd, only those the workloads need, both serving the data dir; returns
+    the base URL per scheme. The stack stops them on any exit."""
+    schemes = {w.scheme for w in workloads}
+    data, bases = work / "data", dict[str, str]()
+    if "http" in schemes:
+        probe = next(w for w in workloads if w.scheme == "http").sources[0].url_path
+        bases["http"] = stack.enter_context(_nginx.serve(work, data, probe))
+    if "ftp" in schemes:
+        port = stack.enter_context(vsftpd.serve(data, work / "vsftpd"))
+        bases["ftp"] = f"ftp://127.0.0.1:{port}"
+    log(f"servers: {' '.join(bases.values())}")
+    return bases
+
+
 def main(argv: list[str]) -> int:
-    """Data, nginx, runs, report; exit 1 if any run failed or aiodl was asked for but absent."""
+    """Data, servers, runs, report; exit 1 if any run failed or aiodl was asked for but absent."""
     args = parse_args(argv)
     work: Path = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -365,9 +418,8 @@ def main(argv: list[str]) -> int:
     tools = {t: _tools.version(t) for t in picked}
     out_root(work)
     try:
-        with _nginx.serve(work, work / "data", workloads[0].sources[0].url_path) as base:
-            log(f"nginx: {base}")
-            runs = run_all(args, base, workloads, tools)
+        with ExitStack() as stack:
+            runs = run_all(args, start_servers(stack, work, workloads), workloads, tools)
     finally:
         shutil.rmtree(work / "out", ignore_errors=True)
     text = report(args, workloads, tools, runs)
@@ -382,5 +434,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt:
-        log("interrupted; nginx stopped, outputs removed")
+        log("interrupted; servers stopped, outputs removed")
         sys.exit(130)
