@@ -31,7 +31,9 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aiodl", description="Download files over HTTP(S): segmented, verified, safe."
+        prog="aiodl",
+        description="Download files over HTTP(S) and FTP: segmented, verified, safe. "
+        "A URL ending in '/' (ftp://host/dir/) mirrors that folder's tree into --dir.",
     )
     add = parser.add_argument
     add("urls", nargs="*", metavar="URL", help="URLs to download")
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
+    add("--include", action="append", default=[], metavar="GLOB", help="mirror only matches")
+    add("--exclude", action="append", default=[], metavar="GLOB", help="mirror no matches")
     add("--no-sync", action="store_true", help="skip fsync before rename (scratch data)")
     add("--json", action="store_true", help="print one JSON object per result on stdout")
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
@@ -133,6 +137,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "headers": parse_headers(args.header),
         "auth": auth_option(args),
         "overwrite": args.overwrite,
+        "include": args.include,
+        "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,
     }

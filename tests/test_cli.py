@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiodl._cli import UsageError, read_input
+from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +119,19 @@ async def test_sigint_exits_130_and_leaves_no_final_file(
     assert process.returncode == 130
     assert b"Traceback" not in err
     assert not (tmp_path / "slow.bin").exists()
+
+
+async def test_ftp_mirror_with_include_and_exclude(ftp: RunningFTP, tmp_path: Path) -> None:
+    for name in ("a/x.bz2", "a/y.txt", "b/z.bz2", "skip.bz2"):
+        (ftp.root / "pub" / name).parent.mkdir(parents=True, exist_ok=True)
+        (ftp.root / "pub" / name).write_bytes(name.encode())
+    dest = tmp_path / "d"
+    code, _, err = await run_cli(
+        "-d", str(dest), "--include", "*.bz2", "--exclude", "skip*", ftp.url("pub/")
+    )
+    assert code == 0, err
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.*")) == [
+        "a/x.bz2",
+        "b/z.bz2",
+    ]
+    assert "2 ok, 0 failed" in err
