@@ -41,6 +41,7 @@ class ProgressBars:
         )
         self._overall = self._progress.add_task("total", total=0)
         self._files: dict[int, TaskID] = {}
+        self._active: set[int] = set()  # started, not finished: bounded by concurrency
         self._done = 0
         self._started = 0
 
@@ -60,6 +61,7 @@ class ProgressBars:
         """Update the bars for one event."""
         if isinstance(event, Started):
             self._started += 1
+            self._active.add(event.index)
             total = self._progress.tasks[self._overall].total or 0
             self._progress.update(self._overall, total=total + (event.total or 0))
             if event.total is not None and event.total >= LARGE_FILE:
@@ -74,10 +76,19 @@ class ProgressBars:
             self._finish(event)
         elif isinstance(event, Retried):
             self._progress.console.log(f"retry in {event.delay:.1f}s: {event.reason}")
-        self._progress.update(self._overall, description=f"{self._done}/{self._started} files")
+        self._progress.update(self._overall, description=self.summary)
+
+    @property
+    def summary(self) -> str:
+        """Files done out of files seen so far (sources may be a lazy stream)."""
+        return f"{self._done}/{self._started} files"
 
     def _finish(self, event: Finished) -> None:
         self._done += 1
+        if event.index in self._active:
+            self._active.discard(event.index)
+        else:
+            self._started += 1  # skipped or refused before it started: count it once
         task = self._files.pop(event.index, None)
         if task is not None:
             self._progress.remove_task(task)
