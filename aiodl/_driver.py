@@ -7,7 +7,7 @@ library's errors into the aiodl exception tree, so the engine's retry logic is s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -52,13 +52,28 @@ class RangeIgnored(Exception):
     """
 
 
+class Sink(Protocol):
+    """The file a body is copied into (the writer's PartFile)."""
+
+    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
+        """Write ``chunks`` back to back at ``offset``."""
+
+    def fileno(self) -> int:
+        """The descriptor, for bodies that move bytes in directly (splice)."""
+
+    def written(self, nbytes: int) -> None:
+        """Count bytes a body moved in through ``fileno``."""
+
+
 class Body(Protocol):
     """A response body delivering the requested bytes of ``info``'s file, in order."""
 
     info: RemoteFile
 
-    async def read(self) -> bytes:
-        """The next chunk; ``b""`` at the end of the body."""
+    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
+        """Move the next bytes (at most ``limit``) into ``sink`` at ``offset``; return how
+        many, 0 at the end of the body. Bodies write themselves, so a driver that can move
+        bytes without copying them through Python (splice) does so."""
 
     async def aclose(self) -> None:
         """Release the connection (dropping it if the body was not read to its end)."""

@@ -1,9 +1,11 @@
 """The FTP driver: ``REST offset`` + ``RETR`` and folder listings over pooled logins.
 
-aioftp speaks the control connection (greeting, login, replies); this module opens the
-data connections itself: EPSV first, PASV when refused, always to the control
-connection's host (a PASV address is ignored, so a hostile server cannot aim us at a
-third party), read with a large buffer.
+Control connections are our own small protocol (``_ftpcontrol``); data connections are
+plain sockets opened here: EPSV first, PASV when refused, always to the address the
+control connection reached (a PASV address is ignored, so a hostile server cannot aim us
+at a third party), and copied into the part file by ``_sockcopy`` (splice on Linux).
+Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
+write.
 
 Each open body holds one control connection. A body read to its end is finished with the
 server's 226 and its connection goes back to the pool; a body abandoned at a segment end
@@ -15,13 +17,12 @@ replaced once, at once, without spending a retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import aioftp
-
-from ._driver import Body, RangeIgnored, RemoteFile, Source
+from ._driver import Body, RangeIgnored, RemoteFile, Sink, Source
 from ._exceptions import (
     ConnectionLimitError,
     DownloadError,
@@ -30,6 +31,7 @@ from ._exceptions import (
     IntegrityError,
     TransferError,
 )
+from ._ftpcontrol import Control, ReplyError
 from ._ftprules import (
     PERMANENT,
     Target,
@@ -42,50 +44,39 @@ from ._ftprules import (
 )
 from ._listing import Entry, parse_list, parse_mlsd, parse_nlst, split_lines
 from ._rules import mask_url
+from ._sockcopy import SocketReader, connect
 
 T = TypeVar("T")
 BLOCK = 1 << 20
-# The data connection's read buffer: asyncio's 64 KiB default throttles a fast link.
-_STREAM_LIMIT = 4 << 20
 # A folder listing larger than this is a hostile server, not a folder (~2 million names).
 MAX_LISTING = 256 << 20
 _Login = tuple[str, int, str, str]
 
 
-def _codes(error: aioftp.StatusCodeError) -> tuple[str, str]:
-    """The last code the server sent, and its text."""
-    return str(error.received_codes[-1]), " ".join(line.strip() for line in error.info)
-
-
 @asynccontextmanager
 async def _translated(url: str) -> AsyncIterator[None]:
-    """aioftp, socket and encoding errors into the aiodl tree."""
-    masked = mask_url(url)
+    """Replies, socket errors and unsendable names into the aiodl tree."""
     try:
         yield
-    except aioftp.StatusCodeError as error:
-        code, text = _codes(error)
-        message = f"FTP server answered {code}: {text}"
-        if code in PERMANENT:
-            raise FTPError(message, url=masked) from None
-        raise TransferError(message, url=masked) from None
+    except ReplyError as error:
+        message = f"FTP server answered {error}"
+        if error.reply.code in PERMANENT:
+            raise FTPError(message, url=mask_url(url)) from None
+        raise TransferError(message, url=mask_url(url)) from None
     except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {masked}", url=masked) from error
+        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
     except OSError as error:
-        raise TransferError(f"{type(error).__name__}: {error}", url=masked) from None
-    except (UnicodeError, aioftp.errors.InvalidCommand) as error:
-        # A name that is not UTF-8, or holds CR/LF, cannot be sent as a command.
-        raise FTPError(f"cannot send this path to the server: {error}", url=masked) from None
+        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from None
+    except ValueError as error:  # a name holding CR/LF cannot be sent as a command
+        raise FTPError(str(error), url=mask_url(url)) from None
 
 
 class _Connection:
-    """A logged-in control connection, the login it belongs to, and the address it
-    reached (data connections go there, not to whatever a DNS lookup says next)."""
+    """A logged-in control connection and the login it belongs to."""
 
-    def __init__(self, client: aioftp.Client, login: _Login) -> None:
-        self.client = client
+    def __init__(self, control: Control, login: _Login) -> None:
+        self.control = control
         self.login = login
-        self.address: str = client.stream.writer.get_extra_info("peername")[0]
 
     @property
     def server(self) -> tuple[str, int]:
@@ -93,36 +84,35 @@ class _Connection:
 
 
 class FTPBody:
-    """One RETR data stream; ``read`` returns b"" at its end."""
+    """One RETR data connection, copied straight into the part file."""
 
     def __init__(
         self,
         driver: FTPDriver,
         connection: _Connection,
-        data: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+        data: SocketReader,
         info: RemoteFile,
         start: int,
     ) -> None:
-        self._driver, self._connection = driver, connection
-        self._reader, self._writer = data
+        self._driver, self._connection, self._data = driver, connection, data
         self.info = info
         self._start = self._pos = start
         self._ended = False
         self._closed = False
 
-    async def read(self) -> bytes:
+    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
         if self._ended:
-            return b""
-        async with _translated(self.info.url), asyncio.timeout(self._driver.timeout):
-            chunk = await self._reader.read(BLOCK)
-            self._pos += len(chunk)
+            return 0
+        async with _translated(self.info.url):
+            moved = await self._data.copy_to(sink, offset, limit)
+            self._pos += moved
             size = self.info.size
-            if not chunk or (size is not None and self._pos >= size):
+            if not moved or (size is not None and self._pos >= size):
                 # The file's last byte must also be the data connection's last byte.
-                if size is not None and (self._pos > size or await self._reader.read(1)):
+                if size is not None and (self._pos > size or not await self._data.at_end()):
                     self._too_long()
                 self._ended = True
-        return chunk
+        return moved
 
     def _too_long(self) -> None:
         """More bytes than the file holds: REST was ignored, or the file grew."""
@@ -142,11 +132,11 @@ class FTPBody:
         if self._closed:
             return
         self._closed = True
-        self._writer.close()
+        self._data.close()
         if self._ended:
             try:
                 async with _translated(self.info.url):
-                    await self._connection.client.command(None, "2xx", "1xx")
+                    Control.check(await self._connection.control.reply(), "2")
             except DownloadError:
                 self._driver.discard(self._connection)
             else:
@@ -165,7 +155,7 @@ class FTPDriver:
         self.timeout = timeout
         self._auth = auth
         self._idle: dict[_Login, list[_Connection]] = {}
-        self._no_epsv: set[tuple[str, int]] = set()
+        self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
         self._no_mlsd: set[tuple[str, int]] = set()
 
     async def open(
@@ -175,7 +165,8 @@ class FTPDriver:
 
         async def retrieve(connection: _Connection) -> Body:
             info = known or await self._describe(connection, source.url, target.path)
-            data = await self._retrieve(connection, target.path, start)
+            expected = None if info.size is None else (end or info.size) - start
+            data = await self._retrieve(connection, target.path, start, expected)
             return FTPBody(self, connection, data, info, start)
 
         return await self._using(source.url, target, retrieve, keep=True)
@@ -229,37 +220,46 @@ class FTPDriver:
         return result
 
     def _pooled(self, login: _Login) -> _Connection | None:
-        idle = self._idle.get(login)
-        return idle.pop() if idle else None
+        """An idle connection for ``login`` that the server has not closed meanwhile."""
+        idle = self._idle.get(login, [])
+        while idle:
+            connection = idle.pop()
+            if connection.control.alive:
+                return connection
+        return None
 
     async def _connect(self, url: str, target: Target) -> _Connection:
         """A new logged-in connection in binary mode; "too many connections" is a
         ConnectionLimitError, which the engine answers by lowering the host's limit."""
-        client = aioftp.Client(socket_timeout=self.timeout, connection_timeout=self.timeout)
-        try:
-            async with _translated(url):
+        async with _translated(url):
+            try:
+                control = await Control.open(target.host, target.port, self.timeout)
+            except ReplyError as error:
+                raise self._refusal(url, error) from None
+            try:
                 try:
-                    await client.connect(target.host, target.port)
-                    await client.login(target.user, target.password)
-                except aioftp.StatusCodeError as error:
-                    code, text = _codes(error)
-                    if is_connection_limit(code, text):
-                        raise ConnectionLimitError(
-                            f"FTP server refused another connection: {code} {text}",
-                            url=mask_url(url),
-                        ) from None
-                    raise
-                await client.command("TYPE I", "200")
-        except BaseException:
-            client.close()
-            raise
-        return _Connection(client, target.login)
+                    await control.login(target.user, target.password)
+                except ReplyError as error:
+                    raise self._refusal(url, error) from None
+                await control.command("TYPE I", "200")
+            except BaseException:
+                control.close()
+                raise
+        return _Connection(control, target.login)
+
+    @staticmethod
+    def _refusal(url: str, error: ReplyError) -> Exception:
+        if is_connection_limit(error.reply.code, error.reply.text):
+            return ConnectionLimitError(
+                f"FTP server refused another connection: {error}", url=mask_url(url)
+            )
+        return error
 
     def release(self, connection: _Connection) -> None:
         self._idle.setdefault(connection.login, []).append(connection)
 
     def discard(self, connection: _Connection) -> None:
-        connection.client.close()
+        connection.control.close()
 
     async def _describe(self, connection: _Connection, url: str, path: str) -> RemoteFile:
         """Size from SIZE; no size means one stream to the end of the data."""
@@ -267,60 +267,67 @@ class FTPDriver:
         return RemoteFile(url=url, size=size, ranged=size is not None)
 
     async def _size(self, connection: _Connection, path: str) -> int | None:
-        try:
-            _, reply = await connection.client.command("SIZE " + path, "213")
-        except aioftp.StatusCodeError:
-            return None
-        return parse_size(reply[-1])
+        reply = await connection.control.command(f"SIZE {path}", "")
+        return parse_size(reply.text) if reply.is_a("213") else None
 
     async def _retrieve(
-        self, connection: _Connection, path: str, start: int
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """RETR from ``start``; a server that refuses REST switches the file to one stream."""
-        client = connection.client
-        reader, writer = await self._passive(connection)
+        self, connection: _Connection, path: str, start: int, expected: int | None
+    ) -> SocketReader:
+        """REST (when ``start``) and RETR on a new data connection that will bring about
+        ``expected`` bytes. A server that refuses REST makes the file one stream
+        (RangeIgnored)."""
+        control = connection.control
+        retrieve = f"RETR {path}"
+        data = await self._passive(connection, [f"REST {start}"] if start else [retrieve], expected)
         try:
-            if start:
-                try:
-                    await client.command(f"REST {start}", "350")
-                except aioftp.StatusCodeError as error:
-                    raise RangeIgnored(f"REST refused: {' '.join(error.info)}") from None
-            await client.command("RETR " + path, "1xx")
+            if start:  # RETR only once REST is taken: a refused REST must not start a stream
+                reply = await control.reply()
+                if not reply.is_a("350"):
+                    raise RangeIgnored(f"REST refused: {reply.code} {reply.text}")
+                control.send(retrieve)
+            Control.check(await control.reply(), "1")
         except BaseException:
-            writer.close()
+            data.close()
             raise
-        return reader, writer
+        return data
 
     async def _passive(
-        self, connection: _Connection
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """A data connection to the control connection's host: EPSV, else PASV's port."""
-        client, server = connection.client, connection.server
-        port = None
-        if server not in self._no_epsv:
-            try:
-                _, reply = await client.command("EPSV", "229")
-                port = parse_epsv_port(reply[-1])
-            except aioftp.StatusCodeError as error:
-                if not is_unsupported(_codes(error)[0]):
-                    raise
-                self._no_epsv.add(server)
+        self, connection: _Connection, then: list[str], expected: int | None = None
+    ) -> SocketReader:
+        """A data connection to the control connection's address, with ``then`` (commands
+        that use it) sent right behind EPSV when this server is known to answer it."""
+        control, server = connection.control, connection.server
+        known = self._epsv.get(server)
+        port, sent = None, False
+        if known is not False:
+            control.send("EPSV", *(then if known else ()))
+            reply = await control.reply()
+            if reply.is_a("229"):
+                port = parse_epsv_port(reply.text)
+                self._epsv[server] = True
+            elif known or not is_unsupported(reply.code):
+                raise ReplyError(reply)
+            else:
+                self._epsv[server] = False
+            sent = bool(known)
         if port is None:
-            _, reply = await client.command("PASV", "227")
-            port = parse_pasv_port(reply[-1])
+            reply = await control.command("PASV", "227")
+            port, sent = parse_pasv_port(reply.text), False
         if port is None:
-            raise TransferError(f"unreadable passive-mode reply {reply[-1]!r}")
-        return await asyncio.wait_for(
-            asyncio.open_connection(connection.address, port, limit=_STREAM_LIMIT), self.timeout
-        )
+            raise TransferError(f"unreadable passive-mode reply {reply.text!r}")
+        async with asyncio.timeout(self.timeout):
+            sock = await connect(control.address, port)
+        if not sent:
+            control.send(*then)
+        return SocketReader(sock, self.timeout, expected)
 
     async def _list(self, connection: _Connection, path: str) -> list[Entry]:
         server = connection.server
         if server not in self._no_mlsd:
             try:
                 return parse_mlsd(await self._listing(connection, "MLSD", path))
-            except aioftp.StatusCodeError as error:
-                if not is_unsupported(_codes(error)[0]):
+            except ReplyError as error:
+                if not is_unsupported(error.reply.code):
                     raise
                 self._no_mlsd.add(server)
         entries = parse_list(await self._listing(connection, "LIST", path))
@@ -336,33 +343,27 @@ class FTPDriver:
 
     async def _listing(self, connection: _Connection, verb: str, path: str) -> list[str]:
         """The lines a listing command sends over a data connection."""
-        client = connection.client
-        reader, writer = await self._passive(connection)
+        control = connection.control
+        data = await self._passive(connection, [f"{verb} {path}".rstrip()])
         try:
-            await client.command(f"{verb} {path}".rstrip(), "1xx")
-            data = await self._read_all(reader)
+            Control.check(await control.reply(), "1")
+            chunks: list[bytes] = []
+            total = 0
+            while chunk := await data.read(BLOCK):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > MAX_LISTING:
+                    raise FTPError(f"folder listing larger than {MAX_LISTING >> 20} MiB")
         finally:
-            writer.close()
-        await client.command(None, "2xx", "1xx")
-        return split_lines(data)
+            data.close()
+        Control.check(await control.reply(), "2")
+        return split_lines(b"".join(chunks))
 
-    async def _read_all(self, reader: asyncio.StreamReader) -> bytes:
-        """A listing's bytes; each read bounded by the timeout, the whole by MAX_LISTING."""
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := await asyncio.wait_for(reader.read(BLOCK), self.timeout):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > MAX_LISTING:
-                raise FTPError(f"folder listing larger than {MAX_LISTING >> 20} MiB")
-        return b"".join(chunks)
-
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Log out of every pooled connection (politely, but without waiting long)."""
         connections = [c for idle in self._idle.values() for c in idle]
         self._idle.clear()
         for connection in connections:
-            try:
-                await asyncio.wait_for(connection.client.quit(), timeout=1)
-            except (OSError, TimeoutError, aioftp.StatusCodeError):
-                connection.client.close()
+            with contextlib.suppress(OSError, TimeoutError, ReplyError):
+                async with asyncio.timeout(1):
+                    await connection.control.quit()

@@ -95,3 +95,65 @@ def is_connection_limit(code: str, text: str) -> bool:
 def is_unsupported(code: str) -> bool:
     """500/502 (and 504 for a parameter): the command is not implemented here."""
     return code in ("500", "502", "504")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One FTP reply: its three-digit code and its text (the lines of a multi-line reply
+    joined with newlines)."""
+
+    code: str
+    text: str
+
+    def is_a(self, expected: str) -> bool:
+        """Whether the code starts with ``expected`` (``"2"``, ``"22"``, ``"227"``)."""
+        return self.code.startswith(expected)
+
+
+class ReplyParser:
+    """Bytes from a control connection in, complete replies out (RFC 959 section 4.2).
+
+    A multi-line reply starts ``123-`` and ends at a line ``123 ``. Anything that is not
+    a reply (no code, or a line or reply too long) raises ValueError: the connection is
+    then useless and is dropped.
+    """
+
+    MAX_LINE = 64 << 10
+    MAX_REPLY = 1 << 20
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._lines: list[str] = []
+        self._size = 0
+        self._code = ""
+
+    def feed(self, data: bytes) -> list[Reply]:
+        self._buffer += data
+        replies = []
+        while (end := self._buffer.find(b"\n")) >= 0:
+            raw, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+            reply = self._line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
+            if reply is not None:
+                replies.append(reply)
+        if len(self._buffer) > self.MAX_LINE:
+            raise ValueError("reply line too long")
+        return replies
+
+    def _line(self, line: str) -> Reply | None:
+        if not self._code:
+            code, mark, text = line[:3], line[3:4], line[4:]
+            if not (code.isascii() and code.isdigit()) or mark not in ("", " ", "-"):
+                raise ValueError(f"not an FTP reply: {line[:80]!r}")
+            if mark != "-":
+                return Reply(code, text)
+            self._code, self._lines, self._size = code, [text], len(text)
+            return None
+        if line[:3] == self._code and line[3:4] in ("", " "):
+            reply = Reply(self._code, "\n".join([*self._lines, line[4:]]))
+            self._code, self._lines = "", []
+            return reply
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size > self.MAX_REPLY:
+            raise ValueError("multi-line reply too long")
+        return None

@@ -108,6 +108,8 @@ def looks_secret(name: str) -> bool:
 
 def mask_url(url: str) -> str:
     """``url`` with its password and secret-looking query values replaced by ``***``."""
+    if "@" not in url and "?" not in url and "#" not in url:
+        return url  # nothing to mask; the common case, called for every file
     parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:

@@ -245,34 +245,23 @@ class Transfer:
     async def _pump(self, body: Body, segment: Segment) -> None:
         """Copy the body into the part file until the segment's (shrinking) end.
 
-        Chunks are gathered into ~1 MiB positional writes: few syscalls, little memory.
+        At most ~1 MiB a call: few syscalls, little memory, frequent progress.
         """
-        pending: list[bytes] = []
-        offset = segment.pos
-        try:
-            while segment.pos < segment.end:
-                chunk = await body.read()
-                if not chunk:
-                    break
-                chunk = chunk[: segment.end - segment.pos]
-                pending.append(chunk)
-                segment.pos += len(chunk)
-                if segment.pos - offset >= FLUSH_BYTES:
-                    self._flush(offset, pending)
-                    offset, pending = segment.pos, []
-        finally:
-            self._flush(offset, pending)
+        while segment.pos < segment.end:
+            limit = min(segment.end - segment.pos, FLUSH_BYTES)
+            moved = await body.copy_to(self.part, segment.pos, limit)
+            if not moved:
+                break
+            # A thief may have taken the tail meanwhile: its bytes are the same, count once.
+            counted = min(moved, segment.end - segment.pos)
+            segment.pos += counted
+            self._advance(counted)
         if segment.pos < segment.end and segment.end != _UNKNOWN_END:
             raise TransferError(
                 f"connection closed early: {segment.end - segment.pos} bytes of "
                 f"{segment.start}-{segment.end} missing",
                 url=self.source.url,
             )
-
-    def _flush(self, offset: int, chunks: list[bytes]) -> None:
-        if chunks:
-            self.part.write(offset, chunks)
-            self._advance(sum(map(len, chunks)))
 
     def _advance(self, nbytes: int) -> None:
         if self.on_progress is not None:

@@ -21,33 +21,32 @@ _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
 
-def resolve_target(dest: Path, relative: PurePosixPath) -> Path:
+def resolve_target(dest: Path, relative: PurePosixPath, checked: set[Path] | None = None) -> Path:
     """Create parent folders and return the final path, proven to stay inside ``dest``.
 
-    Every folder below ``dest`` must be a real folder, not a symlink, and the target must
-    not be a symlink: server-chosen names must never lead writes (or ``mkdir``) elsewhere.
+    ``dest`` is an absolute folder with symlinks resolved. Every folder below it must be a
+    real folder, not a symlink: server-chosen names must never lead writes (or ``mkdir``)
+    elsewhere. ``checked`` remembers folders already proven in this run, so a mirror of
+    thousands of files in one folder checks that folder once.
     """
-    folder = dest.resolve()
+    folder = dest
     for name in relative.parts[:-1]:
         folder = folder / name
+        if checked is not None and folder in checked:
+            continue
         with contextlib.suppress(FileExistsError):
             folder.mkdir()
         if folder.is_symlink() or not folder.is_dir():
             raise UnsafePathError(f"{relative}: {name} is not a plain folder")
-    target = folder / relative.parts[-1]
-    if target.is_symlink():
-        raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
-    return target
+        if checked is not None:
+            checked.add(folder)
+    return folder / relative.parts[-1]
 
 
-def is_complete(path: Path, size: int, modified: float | None) -> bool:
-    """True when a regular file (symlinks not followed) of ``size`` bytes is at ``path``,
-    modified at ``modified`` (to the millisecond) when that is known."""
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return False
-    if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+def _is_complete(info: os.stat_result | None, size: int, modified: float | None) -> bool:
+    """True for a regular file of ``size`` bytes, modified at ``modified`` (to the
+    millisecond) when that is known."""
+    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size:
         return False
     return modified is None or abs(info.st_mtime_ns - _nanoseconds(modified)) < 1_000_000
 
@@ -64,15 +63,23 @@ def open_part(
     overwrite: bool,
     modified: float | None = None,
     sync_every: int | None = None,
+    checked: set[Path] | None = None,
 ) -> tuple[Path, PartFile | None]:
     """The target path and its opened part file; no part file if the target is complete
-    (same size, and same modification time when the server told it).
+    (same size, and same modification time when the server told it). A symlink at the
+    target is refused, never followed.
 
-    Blocking (folder creation, open, preallocation): run it in a worker thread, where a
-    slow file system cannot stall the event loop's transfers.
+    Blocking (folder creation, open, preallocation): a few metadata calls for a small
+    file; the caller sends large ones to a worker thread.
     """
-    target = resolve_target(dest, relative)
-    if not overwrite and size is not None and is_complete(target, size, modified):
+    target = resolve_target(dest, relative, checked)
+    try:
+        existing: os.stat_result | None = target.lstat()
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and stat.S_ISLNK(existing.st_mode):
+        raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
+    if not overwrite and size is not None and _is_complete(existing, size, modified):
         return target, None
     part = PartFile(target, sync_every)
     part.open(size)
@@ -112,15 +119,23 @@ class PartFile:
         if size:
             _preallocate(self._fd, size)
 
-    def write(self, offset: int, chunks: Sequence[bytes]) -> None:
+    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
         """Write ``chunks`` back to back at ``offset`` (positional: no shared file cursor)."""
         buffers = list(chunks)
         while buffers:
             batch = buffers[:_IOV_MAX]
             written = os.pwritev(self._fd, batch, offset)
             offset += written
-            self._unsynced += written
+            self.written(written)
             buffers = _drop_written(buffers, written)
+
+    def fileno(self) -> int:
+        """The descriptor, for writers that move bytes in directly (splice)."""
+        return self._fd
+
+    def written(self, nbytes: int) -> None:
+        """Count bytes written into the file; every ``sync_every`` of them start a flush."""
+        self._unsynced += nbytes
         if self._sync_every and self._unsynced >= self._sync_every:
             self._start_sync()
 
@@ -139,22 +154,21 @@ class PartFile:
         if self._syncing is not None:
             await self._syncing
 
-    def commit(self, size: int | None, *, sync: bool, modified: float | None = None) -> None:
-        """Check the length, give it the server's modification time, fsync, and rename.
+    def seal(self, size: int | None, modified: float | None = None) -> None:
+        """Check the length and give the file the server's modification time.
 
-        The folder entry is synced later, once per folder (``sync_folders``): the rename is
-        atomic either way, and one folder fsync per batch instead of per file halves the
-        cost of many small files. Blocking (fsync): run it in a worker thread.
+        Blocking (a worker thread's job, with ``install``); the committer flushes sealed
+        files to disk, in groups, before installing them.
         """
         actual = os.fstat(self._fd).st_size
-        if size is None:
-            size = actual
-        elif actual != size:
+        if size is not None and actual != size:
             raise IntegrityError(f"{self.path.name} holds {actual} bytes, expected {size}")
         if modified is not None:  # what a later mirror run compares against
             os.utime(self._fd, ns=(_nanoseconds(modified),) * 2)
-        if sync:
-            os.fsync(self._fd)
+
+    def install(self) -> None:
+        """Rename into place (atomic) and close. The folder entry is synced later, once per
+        folder (``sync_folders``): one folder fsync per batch instead of per file."""
         os.replace(self.path, self.target)
         self._close()
 
@@ -184,13 +198,13 @@ def _preallocate(fd: int, size: int) -> None:
         os.ftruncate(fd, size)
 
 
-def _drop_written(buffers: list[bytes], written: int) -> list[bytes]:
+def _drop_written(buffers: list[bytes | memoryview], written: int) -> list[bytes | memoryview]:
     """The part of ``buffers`` left after a (possibly short) write of ``written`` bytes."""
     while buffers and written >= len(buffers[0]):
         written -= len(buffers[0])
         buffers.pop(0)
     if buffers and written:
-        buffers[0] = memoryview(buffers[0])[written:].tobytes()
+        buffers[0] = memoryview(buffers[0])[written:]
     return buffers
 
 

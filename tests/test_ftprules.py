@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aiodl._ftprules import (
+    Reply,
+    ReplyParser,
     Target,
     is_connection_limit,
     is_unsupported,
@@ -94,3 +98,56 @@ def test_is_unsupported() -> None:
     assert [is_unsupported(code) for code in ("500", "502", "504", "501", "550")] == [
         True, True, True, False, False,
     ]  # fmt: skip
+
+
+REPLIES = [
+    (b"220 ready\r\n", [Reply("220", "ready")]),
+    (b"230\r\n", [Reply("230", "")]),
+    (b"211-Features:\r\n MDTM\r\n REST STREAM\r\n211 End\r\n",
+     [Reply("211", "Features:\n MDTM\n REST STREAM\nEnd")]),
+    (b"150 go\n226 done\n", [Reply("150", "go"), Reply("226", "done")]),
+    (b"250-a\r\n250-b\r\n25 x\r\n250 end\r\n", [Reply("250", "a\n250-b\n25 x\nend")]),
+    (b"550 \xff name\r\n", [Reply("550", "\ufffd name")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "expected"), REPLIES)
+def test_reply_parser_examples(data: bytes, expected: list[Reply]) -> None:
+    assert ReplyParser().feed(data) == expected
+
+
+@given(st.sampled_from(REPLIES), st.lists(st.integers(0, 200), max_size=6))
+def test_reply_parser_any_split_gives_the_same_replies(
+    case: tuple[bytes, list[Reply]], cuts: list[int]
+) -> None:
+    """TCP delivers bytes in arbitrary pieces; the replies must not depend on them."""
+    data, expected = case
+    parser, got, last = ReplyParser(), [], 0
+    for cut in sorted(min(c, len(data)) for c in cuts):
+        got += parser.feed(data[last:cut])
+        last = cut
+    got += parser.feed(data[last:])
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "data", [b"HTTP/1.1 200 OK\r\n", b"22 short\r\n", b"abc\r\n", b"2200x\r\n"]
+)
+def test_reply_parser_refuses_what_is_not_ftp(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not an FTP reply"):
+        ReplyParser().feed(data)
+
+
+def test_reply_parser_bounds_memory() -> None:
+    with pytest.raises(ValueError, match="too long"):
+        ReplyParser().feed(b"2" * (ReplyParser.MAX_LINE + 1))
+    endless = b"211-start\r\n" + (b"x" * 999 + b"\n") * (ReplyParser.MAX_REPLY // 1000 + 2)
+    with pytest.raises(ValueError, match="too long"):
+        ReplyParser().feed(endless)
+
+
+@given(st.binary())
+def test_reply_parser_never_fails_otherwise(data: bytes) -> None:
+    """Any bytes give replies or ValueError, never another exception."""
+    with contextlib.suppress(ValueError):
+        ReplyParser().feed(data)

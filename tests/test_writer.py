@@ -33,23 +33,26 @@ def test_file_in_place_of_folder_is_refused(tmp_path: Path) -> None:
         resolve_target(tmp_path, PurePosixPath("a/b.bin"))
 
 
-def test_commit_writes_final_file_and_removes_part(tmp_path: Path) -> None:
+def test_seal_and_install_write_final_file_and_remove_part(tmp_path: Path) -> None:
     target, part = open_part(tmp_path, PurePosixPath("f.bin"), 6, overwrite=False)
     assert part is not None
     assert not target.exists()
     part.write(3, [b"def"])
     part.write(0, [b"a", b"bc"])
-    part.commit(6, sync=True)
+    part.seal(6, modified=1_600_000_000.5)
+    assert not target.exists()
+    part.install()
     assert target.read_bytes() == b"abcdef"
+    assert target.stat().st_mtime == 1_600_000_000.5
     assert not part.path.exists()
 
 
-def test_commit_with_wrong_size_leaves_no_final_file(tmp_path: Path) -> None:
+def test_seal_with_wrong_size_leaves_no_final_file(tmp_path: Path) -> None:
     _, part = open_part(tmp_path, PurePosixPath("f.bin"), None, overwrite=False)
     assert part is not None
     part.write(0, [b"abc"])
     with pytest.raises(IntegrityError):
-        part.commit(4, sync=False)
+        part.seal(4)
     part.discard()
     assert list(tmp_path.iterdir()) == []
 

@@ -152,8 +152,19 @@ async def test_control_connection_stall_times_out(ftp: RunningFTP, tmp_path: Pat
     assert list(dest.iterdir()) == []
 
 
-async def test_non_utf8_reply_is_a_clear_error(ftp: RunningFTP, tmp_path: Path) -> None:
-    ftp.faults.raw_replies = {"SIZE": b"550 \xff\xfe not here\r\n"}
+async def test_non_utf8_reply_is_read_not_fatal(ftp: RunningFTP, tmp_path: Path) -> None:
+    """Reply text is for people: bytes that are not UTF-8 become U+FFFD, the code counts."""
+    ftp.faults.raw_replies = {"RETR": b"550 \xff\xfe not here\r\n"}
     result = (await aiodl.download_many([ftp.url("x.bin")], tmp_path / "d", **FAST))[0]
     assert isinstance(result.error, aiodl.FTPError)
-    assert "UTF-8" in str(result.error) or "utf-8" in str(result.error)
+    assert "550 \ufffd\ufffd not here" in str(result.error)
+
+
+async def test_garbage_on_the_control_connection_is_a_transfer_error(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    ftp.faults.raw_replies = {"SIZE": b"HTTP/1.1 400 Bad Request\r\n"}
+    urls = [ftp.url("x.bin")]
+    result = (await aiodl.download_many(urls, tmp_path / "d", retries=1, **FAST))[0]
+    assert isinstance(result.error, aiodl.TransferError)
+    assert "not an FTP reply" in str(result.error)
