@@ -41,15 +41,7 @@ from tests.servers import vsftpd
 TIME = "/usr/bin/time"
 RESULTS = Path(__file__).resolve().parent / "results"
 WORKLOADS = ("W1", "W2", "W3", "W4")
-# --smoke keeps to the HTTP workloads; `--smoke --only W3,W4` runs the FTP ones at smoke size.
-SMOKE = {
-    "big_mib": 16,
-    "small_count": 50,
-    "reps": 1,
-    "only": "W1,W2",
-    "tools": "aiodl,curl",
-    "save": False,
-}
+SMOKE = {"big_mib": 16, "small_count": 50, "reps": 1, "tools": "aiodl,curl", "save": False}
 ENV = _tools.clean_env()
 
 
@@ -115,7 +107,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--smoke",
         action="store_true",
-        help="CI: --big-mib 16 --small-count 50 --reps 1 --only W1,W2 --tools aiodl,curl --no-save",
+        help="CI: --big-mib 16 --small-count 50 --reps 1 --tools aiodl,curl --no-save",
     )
     if "--smoke" in argv:
         p.set_defaults(**SMOKE)

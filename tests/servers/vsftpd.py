@@ -32,7 +32,7 @@ def _user() -> str:
         return "nobody"
 
 
-def render_config(root: Path, empty: Path, port: int) -> str:
+def render_config(root: Path, empty: Path, port: int, max_per_ip: int = 200) -> str:
     """vsftpd.conf for a loopback, anonymous, read-only server tuned for throughput.
 
     Why the less obvious lines: vsftpd chroots anonymous sessions into anon_root and refuses
@@ -56,7 +56,7 @@ pasv_enable=YES
 pasv_min_port={PASV_PORTS[0]}
 pasv_max_port={PASV_PORTS[1]}
 max_clients=200
-max_per_ip=200
+max_per_ip={max_per_ip}
 use_sendfile=YES
 xferlog_enable=NO
 dirmessage_enable=NO
@@ -135,7 +135,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(root: Path, work: Path) -> Iterator[int]:
+def serve(root: Path, work: Path, *, max_per_ip: int = 200) -> Iterator[int]:
     """Serve `root` read-only to anonymous FTP on 127.0.0.1 for the block; yields the port.
 
     `root` must not be writable by the session user (vsftpd refuses otherwise). Config, log
@@ -148,7 +148,7 @@ def serve(root: Path, work: Path) -> Iterator[int]:
     empty.chmod(0o755)
     port = _free_port()
     conf = work / "vsftpd.conf"
-    conf.write_text(render_config(root.resolve(), empty.resolve(), port))
+    conf.write_text(render_config(root.resolve(), empty.resolve(), port, max_per_ip))
     log = work / "vsftpd.log"
     with log.open("wb") as out:
         # vsftpd writes "500 OOPS: ..." to fd 0, where an inetd-style session's socket would
