@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import netrc
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ class _Drivers(Mapping[str, Driver]):
 
     def __init__(self, settings: Config) -> None:
         self._settings = settings
+        self._netrc = netrc_logins(settings.netrc)
         self._http: HTTPDriver | None = None
         self._ftp: FTPDriver | None = None
 
@@ -82,7 +84,7 @@ class _Drivers(Mapping[str, Driver]):
             if self._ftp is None:
                 from ._ftp import FTPDriver
 
-                self._ftp = FTPDriver(self._settings.timeout, _basic(self._settings))
+                self._ftp = FTPDriver(self._settings.timeout, _basic(self._settings), self._netrc)
             return self._ftp
         raise KeyError(scheme)
 
@@ -97,6 +99,31 @@ class _Drivers(Mapping[str, Driver]):
             await self._ftp.aclose()
         if self._http is not None:
             await self._http.aclose()
+
+
+def netrc_logins(
+    option: bool | str | os.PathLike[str],
+) -> Callable[[str], tuple[str, str] | None]:
+    """A host -> (login, password) lookup from a netrc file: ``~/.netrc`` for True (none
+    there is no error), the given file otherwise. A file that is missing or does not
+    parse is an invalid option (ValueError), raised before anything is downloaded."""
+    if option is False:
+        return lambda host: None
+    path = None if option is True else os.fspath(option)
+    try:
+        parsed = netrc.netrc(path)
+    except FileNotFoundError:
+        if path is None:
+            return lambda host: None
+        raise ValueError(f"netrc file not found: {path}") from None
+    except (netrc.NetrcParseError, OSError) as error:
+        raise ValueError(f"netrc file unusable: {error}") from None
+
+    def login(host: str) -> tuple[str, str] | None:
+        entry = parsed.authenticators(host)
+        return None if entry is None else (entry[0], entry[2] or "")
+
+    return login
 
 
 def _basic(settings: Config) -> tuple[str, str] | None:

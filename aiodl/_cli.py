@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
+    add("--netrc", action="store_true", help="FTP logins from ~/.netrc")
+    add("--netrc-file", metavar="FILE", help="FTP logins from FILE (netrc format)")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
     add("--include", action="append", default=[], metavar="GLOB", help="mirror only matches")
     add("--exclude", action="append", default=[], metavar="GLOB", help="mirror no matches")
@@ -138,6 +140,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "auth": auth_option(args),
         "overwrite": args.overwrite,
         "include": args.include,
+        "netrc": args.netrc_file or args.netrc,
         "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import os
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ class Config:
     checks TLS certificates (True, the default), with a given SSLContext, or not (False).
     ``include``/``exclude`` are glob patterns choosing the files of a mirrored folder
     (``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one
-    without matches the file name.
+    without matches the file name. ``netrc`` (True for ``~/.netrc``, or a file's path)
+    supplies FTP logins for hosts whose URL carries none and when ``auth`` is not given.
     """
 
     split: int = 8
@@ -60,6 +62,7 @@ class Config:
     progress: ProgressOption = False
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    netrc: bool | str | os.PathLike[str] = False
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -76,6 +79,8 @@ class Config:
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
+        if not isinstance(self.netrc, bool | str | os.PathLike):
+            raise TypeError("netrc must be True, False or the path of a netrc file")
         if not isinstance(self.progress, bool) and not callable(self.progress):
             raise TypeError("progress must be True, False or a callable taking an event")
 

@@ -34,6 +34,7 @@ from ._exceptions import (
 from ._ftpcontrol import Control, ReplyError
 from ._ftprules import (
     PERMANENT,
+    Login,
     Target,
     is_connection_limit,
     is_unsupported,
@@ -148,12 +149,18 @@ class FTPBody:
 class FTPDriver:
     """Opens byte ranges and lists folders of ``ftp://`` URLs.
 
-    Credentials come from the URL, else ``auth``, else anonymous.
+    Credentials come from the URL, else ``auth``, else ``netrc(host)``, else anonymous.
     """
 
-    def __init__(self, timeout: float, auth: tuple[str, str] | None) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        auth: Login | None,
+        netrc: Callable[[str], Login | None] = lambda host: None,
+    ) -> None:
         self.timeout = timeout
         self._auth = auth
+        self._netrc = netrc
         self._idle: dict[_Login, list[_Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
         self._no_mlsd: set[tuple[str, int]] = set()
@@ -161,7 +168,7 @@ class FTPDriver:
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
-        target = parse_target(source.url, self._auth)
+        target = parse_target(source.url, self._auth, self._netrc)
 
         async def retrieve(connection: _Connection) -> Body:
             info = known or await self._describe(connection, source.url, target.path)
@@ -173,7 +180,7 @@ class FTPDriver:
 
     async def list_folder(self, source: Source) -> list[Entry]:
         """The entries of the folder ``source.url`` names: MLSD, else LIST, else NLST."""
-        target = parse_target(source.url, self._auth)
+        target = parse_target(source.url, self._auth, self._netrc)
 
         async def entries(connection: _Connection) -> list[Entry]:
             return await self._list(connection, target.path)

@@ -7,6 +7,7 @@ rules that keep a hostile or broken server from steering us are tested without s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -37,8 +38,16 @@ class Target:
         return (self.host, self.port, self.user, self.password)
 
 
-def parse_target(url: str, auth: tuple[str, str] | None) -> Target:
-    """The server, credentials (URL first, then ``auth``, then anonymous) and path.
+Login = tuple[str, str]
+
+
+def parse_target(
+    url: str, auth: Login | None, netrc: Callable[[str], Login | None] = lambda host: None
+) -> Target:
+    """The server, credentials and path.
+
+    Credentials come from the URL, else ``auth``, else ``netrc(host)``, else anonymous
+    (the order curl uses).
 
     The path is relative to the login folder, as RFC 1738 and curl read it:
     ``ftp://host/pub/x`` is ``pub/x`` and ``ftp://host//srv/x`` is ``/srv/x``. A folder
@@ -48,7 +57,7 @@ def parse_target(url: str, auth: tuple[str, str] | None) -> Target:
     if parts.username:
         user, password = unquote(parts.username), unquote(parts.password or "")
     else:
-        user, password = auth or ("anonymous", "anonymous@")
+        user, password = auth or netrc(parts.hostname or "") or ("anonymous", "anonymous@")
     path = unquote(parts.path, errors="surrogateescape").removeprefix("/")
     if path.endswith("/") and path != "/":
         path = path.rstrip("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,43 @@ async def test_empty_file(ftp: RunningFTP, tmp_path: Path) -> None:
     result = await aiodl.download(ftp.url("empty"), tmp_path / "d")
     assert result.ok
     assert (tmp_path / "d" / "empty").read_bytes() == b""
+
+
+async def test_login_from_a_netrc_file(ftp: RunningFTP, tmp_path: Path) -> None:
+    (ftp.root / "f.txt").write_bytes(b"netrc")
+    rc = tmp_path / "netrc"
+    rc.write_text("machine 127.0.0.1 login alice password wonder\n")
+    rc.chmod(0o600)
+    result = await aiodl.download(ftp.url("f.txt"), tmp_path / "d", netrc=rc)
+    assert result.ok
+    assert "USER alice" in ftp.log.commands
+
+
+async def test_url_credentials_win_over_netrc(ftp: RunningFTP, tmp_path: Path) -> None:
+    (ftp.root / "f.txt").write_bytes(b"x")
+    rc = tmp_path / "netrc"
+    rc.write_text("machine 127.0.0.1 login nobody password nothing\n")
+    rc.chmod(0o600)
+    url = ftp.url("f.txt", user="alice:wonder")
+    assert (await aiodl.download(url, tmp_path / "d", netrc=str(rc))).ok
+    assert ftp.log.count("USER") == 1
+    assert "USER alice" in ftp.log.commands
+
+
+async def test_missing_netrc_file_is_an_invalid_option(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="netrc"):
+        await aiodl.download_many(["ftp://127.0.0.1/x"], tmp_path, netrc=tmp_path / "none")
+
+
+async def test_password_never_in_logs(
+    ftp: RunningFTP, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (ftp.root / "pub").mkdir()
+    ftp.faults.listings["/pub"] = ["type=file;size=4; ../x"]
+    urls = [ftp.url("f.txt", user="alice:s3cr3t"), ftp.url("pub/", user="alice:wonder2")]
+    with caplog.at_level(logging.DEBUG):
+        await aiodl.download_many(urls, tmp_path / "d", retries=1, backoff=0.01)
+    assert caplog.records
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "s3cr3t" not in text
+    assert "wonder2" not in text
