@@ -162,11 +162,8 @@ class Engine:
     @staticmethod
     async def _blocking(call: Callable[[], T]) -> T:
         """Run a blocking file-system call in the loop's default thread pool, to its end
-        even if the caller is cancelled meanwhile.
-
-        Plain ``run_in_executor``: measured cheaper per call than anyio.to_thread, which
-        matters at two calls per file for thousands of small files.
-        """
+        even if the caller is cancelled meanwhile (plain ``run_in_executor``: measured
+        cheaper per call than anyio.to_thread)."""
         return await finish(asyncio.get_running_loop().run_in_executor(None, call))
 
     async def fetch(self, job: _Job) -> Result:
@@ -254,7 +251,7 @@ class Engine:
             return part
         future = asyncio.get_running_loop().run_in_executor(None, opening)
         try:
-            target, part = await finish(future)
+            target, part = await finish(future)  # not _blocking: the result is needed below
         except asyncio.CancelledError:  # opened after all: nobody else will close it
             if not future.cancelled() and future.exception() is None:
                 opened = future.result()[1]

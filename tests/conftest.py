@@ -36,6 +36,17 @@ def random_bytes(size: int) -> bytes:
     return os.urandom(size)
 
 
+def write_tree(root: Path, sizes: dict[str, int]) -> dict[str, bytes]:
+    """Random files at relative paths below ``root``; returns path -> contents."""
+    files = {}
+    for name, size in sizes.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files[name] = random_bytes(size)
+        path.write_bytes(files[name])
+    return files
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

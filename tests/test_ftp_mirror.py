@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
+from tests.conftest import sha, write_tree
 from tests.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
@@ -23,16 +23,6 @@ TREE = {
 }
 
 
-def make_tree(root: Path, tree: dict[str, int] = TREE) -> dict[str, bytes]:
-    files = {}
-    for name, size in tree.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files[name] = random_bytes(size)
-        path.write_bytes(files[name])
-    return files
-
-
 def local_files(dest: Path) -> dict[str, str]:
     """Every file below ``dest``, relative path -> sha256."""
     return {
@@ -43,7 +33,7 @@ def local_files(dest: Path) -> dict[str, str]:
 
 
 async def test_nested_tree_is_mirrored_identically(ftp: RunningFTP, tmp_path: Path) -> None:
-    files = make_tree(ftp.root / "pub")
+    files = write_tree(ftp.root / "pub", TREE)
     dest = tmp_path / "d"
     results = await aiodl.download_many([ftp.url("pub/")], dest, connections=4)
     assert all(r.ok for r in results)
@@ -53,7 +43,7 @@ async def test_nested_tree_is_mirrored_identically(ftp: RunningFTP, tmp_path: Pa
 
 
 async def test_second_run_transfers_nothing(ftp: RunningFTP, tmp_path: Path) -> None:
-    make_tree(ftp.root / "pub")
+    write_tree(ftp.root / "pub", TREE)
     dest = tmp_path / "d"
     await aiodl.download_many([ftp.url("pub/")], dest)
     ftp.log.commands.clear()
@@ -67,14 +57,14 @@ async def test_second_run_transfers_nothing(ftp: RunningFTP, tmp_path: Path) -> 
 async def test_saved_files_carry_the_servers_modification_time(
     ftp: RunningFTP, tmp_path: Path
 ) -> None:
-    make_tree(ftp.root / "pub", {"old.txt": 100})
+    write_tree(ftp.root / "pub", {"old.txt": 100})
     os.utime(ftp.root / "pub" / "old.txt", (1_600_000_000, 1_600_000_000))
     await aiodl.download_many([ftp.url("pub/")], tmp_path / "d")
     assert (tmp_path / "d" / "old.txt").stat().st_mtime == 1_600_000_000
 
 
 async def test_changed_and_partial_files_are_fetched_again(ftp: RunningFTP, tmp_path: Path) -> None:
-    files = make_tree(ftp.root / "pub", {"same.bin": 5000, "partial.bin": 5000, "new.bin": 10})
+    files = write_tree(ftp.root / "pub", {"same.bin": 5000, "partial.bin": 5000, "new.bin": 10})
     dest = tmp_path / "d"
     await aiodl.download_many([ftp.url("pub/")], dest)
     (dest / "partial.bin").write_bytes(files["partial.bin"][:100])  # a crashed copy
@@ -99,7 +89,7 @@ async def test_changed_and_partial_files_are_fetched_again(ftp: RunningFTP, tmp_
 async def test_include_and_exclude_patterns(
     ftp: RunningFTP, tmp_path: Path, include: list[str], exclude: list[str], expected: set[str]
 ) -> None:
-    make_tree(ftp.root / "pub")
+    write_tree(ftp.root / "pub", TREE)
     dest = tmp_path / "d"
     results = await aiodl.download_many([ftp.url("pub/")], dest, include=include, exclude=exclude)
     assert all(r.ok for r in results)
@@ -108,14 +98,14 @@ async def test_include_and_exclude_patterns(
 
 
 async def test_request_path_names_the_local_folder(ftp: RunningFTP, tmp_path: Path) -> None:
-    make_tree(ftp.root / "pub", {"x/y.txt": 10})
+    write_tree(ftp.root / "pub", {"x/y.txt": 10})
     dest = tmp_path / "d"
     results = await aiodl.download_many([aiodl.Request(ftp.url("pub/"), "mirror/here")], dest)
     assert [r.path for r in results] == [dest / "mirror" / "here" / "x" / "y.txt"]
 
 
 async def test_mirror_takes_its_place_among_other_sources(ftp: RunningFTP, tmp_path: Path) -> None:
-    make_tree(ftp.root / "pub", {"b.txt": 10, "a.txt": 20})
+    write_tree(ftp.root / "pub", {"b.txt": 10, "a.txt": 20})
     (ftp.root / "first.txt").write_bytes(b"first")
     (ftp.root / "last.txt").write_bytes(b"last")
     urls = [ftp.url("first.txt"), ftp.url("pub/"), ftp.url("last.txt")]
@@ -126,7 +116,7 @@ async def test_mirror_takes_its_place_among_other_sources(ftp: RunningFTP, tmp_p
 
 async def test_first_download_starts_before_the_walk_ends(ftp: RunningFTP, tmp_path: Path) -> None:
     """The work list is a stream: files start while folders remain to be listed."""
-    make_tree(ftp.root / "pub", {f"d{i:02}/f.txt": 100 for i in range(20)})
+    write_tree(ftp.root / "pub", {f"d{i:02}/f.txt": 100 for i in range(20)})
     listed_at_first_start: list[int] = []
 
     def on_event(event: aiodl.Event) -> None:
@@ -145,7 +135,7 @@ async def test_first_download_starts_before_the_walk_ends(ftp: RunningFTP, tmp_p
 async def test_list_is_used_when_mlsd_is_missing(
     ftp: RunningFTP, tmp_path: Path, style: str
 ) -> None:
-    files = make_tree(ftp.root / "pub")
+    files = write_tree(ftp.root / "pub", TREE)
     ftp.faults.unsupported = {"MLSD"}
     ftp.faults.list_style = style  # type: ignore[assignment]
     dest = tmp_path / "d"
@@ -159,7 +149,7 @@ async def test_list_is_used_when_mlsd_is_missing(
 async def test_nlst_is_the_last_resort(ftp: RunningFTP, tmp_path: Path) -> None:
     """MLSD refused and LIST in a format nobody parses: names from NLST, and a name that
     answers SIZE is a file, the others folders."""
-    files = make_tree(ftp.root / "pub", {"a.txt": 10, "sub/b.txt": 20})
+    files = write_tree(ftp.root / "pub", {"a.txt": 10, "sub/b.txt": 20})
     ftp.faults.unsupported = {"MLSD"}
     ftp.faults.listings = {"/pub": ["weird a.txt", "weird sub"], "/pub/sub": ["?? b.txt"]}
     dest = tmp_path / "d"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
+from tests.conftest import sha, write_tree
 from tests.servers import vsftpd
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -44,13 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     _require_vsftpd()
     root = tmp_path_factory.mktemp("vsftpd-root")
     root.chmod(0o755)  # vsftpd drops to the ftp user, which must read it
-    files = {}
-    for name, size in TREE.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files[name] = random_bytes(size)
-        path.write_bytes(files[name])
-    return files
+    return write_tree(root, TREE)
 
 
 @pytest.fixture(scope="module")
