@@ -43,7 +43,7 @@ from ._ftprules import (
     parse_size,
     parse_target,
 )
-from ._listing import Entry, parse_list, parse_mlsd, parse_nlst, split_lines
+from ._listing import Entry, parse_list, parse_mlsd, parse_mlst, parse_nlst, split_lines
 from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
@@ -164,6 +164,7 @@ class FTPDriver:
         self._idle: dict[_Login, list[_Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
         self._no_mlsd: set[tuple[str, int]] = set()
+        self._no_size: set[tuple[str, int]] = set()
 
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
@@ -269,9 +270,19 @@ class FTPDriver:
         connection.control.close()
 
     async def _describe(self, connection: _Connection, url: str, path: str) -> RemoteFile:
-        """Size from SIZE; no size means one stream to the end of the data."""
-        size = await self._size(connection, path)
-        return RemoteFile(url=url, size=size, ranged=size is not None)
+        """Size from SIZE, else (not implemented there) from MLST, which also tells the
+        modification time; no size means one stream to the end of the data."""
+        if connection.server not in self._no_size:
+            reply = await connection.control.command(f"SIZE {path}", "")
+            if not is_unsupported(reply.code):
+                size = parse_size(reply.text) if reply.is_a("213") else None
+                return RemoteFile(url=url, size=size, ranged=size is not None)
+            self._no_size.add(connection.server)
+        reply = await connection.control.command(f"MLST {path}", "")
+        entry = parse_mlst(reply.text) if reply.is_a("250") else None
+        size = entry.size if entry is not None else None
+        modified = entry.modified if entry is not None else None
+        return RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
 
     async def _size(self, connection: _Connection, path: str) -> int | None:
         reply = await connection.control.command(f"SIZE {path}", "")

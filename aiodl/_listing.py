@@ -141,6 +141,14 @@ def parse_mlsd(lines: list[str]) -> list[Entry]:
     return [entry for line in lines if (entry := parse_mlsd_line(line)) is not None]
 
 
+def parse_mlst(reply: str) -> Entry | None:
+    """The entry in an MLST reply's text: its one line that starts with a space."""
+    for line in reply.splitlines():
+        if line.startswith(" "):
+            return parse_mlsd_line(line[1:])
+    return None
+
+
 def parse_nlst(lines: list[str]) -> list[str]:
     """Names from an ``NLST`` reply; some servers answer with ``folder/name`` paths."""
     names = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,17 @@ async def test_password_never_in_logs(
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert "s3cr3t" not in text
     assert "wonder2" not in text
+
+
+async def test_size_unsupported_falls_back_to_mlst(ftp: RunningFTP, tmp_path: Path) -> None:
+    """Without SIZE the size (and time) come from MLST, so the file is still segmented."""
+    data = random_bytes(3 * MiB)
+    (ftp.root / "m.bin").write_bytes(data)
+    os.utime(ftp.root / "m.bin", (1_500_000_000, 1_500_000_000))
+    ftp.faults.unsupported = {"SIZE"}
+    result = await aiodl.download(ftp.url("m.bin"), tmp_path / "d", split=3, min_segment_size=MiB)
+    assert result.ok
+    assert sha((tmp_path / "d" / "m.bin").read_bytes()) == sha(data)
+    assert ftp.log.count("MLST") == 1
+    assert ftp.log.count("REST") >= 1
+    assert (tmp_path / "d" / "m.bin").stat().st_mtime == 1_500_000_000

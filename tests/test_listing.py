@@ -15,6 +15,7 @@ from aiodl._listing import (
     parse_list_line,
     parse_mlsd,
     parse_mlsd_line,
+    parse_mlst,
     parse_modify,
     parse_nlst,
     split_lines,
@@ -136,3 +137,9 @@ def test_nlst_names_are_last_components() -> None:
 def test_split_lines_keeps_undecodable_bytes_as_surrogates() -> None:
     lines = split_lines(b"one\r\ntwo\n\xff\xfename\r\n\r\n")
     assert lines == ["one", "two", "\udcff\udcfename"]
+
+
+def test_mlst_reply() -> None:
+    text = 'Listing "/pub/f":\n type=file;size=9;modify=20200101000000; /pub/f\nEnd MLST.'
+    assert parse_mlst(text) == Entry("/pub/f", "file", 9, 1577836800.0)
+    assert parse_mlst("no facts here") is None
