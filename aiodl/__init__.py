@@ -12,6 +12,7 @@ from ._config import Config
 from ._exceptions import (
     DownloadError,
     DownloadTimeout,
+    FileChangedError,
     FTPError,
     HTTPStatusError,
     IntegrityError,
@@ -31,6 +32,7 @@ __all__ = [
     "DownloadTimeout",
     "Event",
     "FTPError",
+    "FileChangedError",
     "Finished",
     "HTTPStatusError",
     "IntegrityError",

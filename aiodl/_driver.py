@@ -61,8 +61,8 @@ class Sink(Protocol):
     def fileno(self) -> int:
         """The descriptor, for bodies that move bytes in directly (splice)."""
 
-    def written(self, nbytes: int) -> None:
-        """Count bytes a body moved in through ``fileno``."""
+    def written(self, offset: int, nbytes: int) -> None:
+        """Note ``nbytes`` a body moved in at ``offset`` through ``fileno``."""
 
 
 class Body(Protocol):

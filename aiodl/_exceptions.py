@@ -5,6 +5,7 @@
     ├── TransferError          the connection broke, or the body ended before its length
     │   └── ConnectionLimitError   the server refused another connection (FTP 421)
     ├── IntegrityError         the bytes are not what they must be (size, range, checksum)
+    │   └── FileChangedError   the file changed on the server (ETag, date or size differ)
     ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
     ├── DownloadTimeout        connecting or reading stalled past ``timeout`` on every try
     └── FTPError               an FTP server refused or broke the transfer
@@ -59,6 +60,15 @@ class ConnectionLimitError(TransferError):
 
 class IntegrityError(DownloadError):
     """The received bytes failed a check: length, Content-Range or checksum."""
+
+
+class FileChangedError(IntegrityError):
+    """The file changed on the server while it was being fetched, or since a resumed
+    download began: its ETag, Last-Modified, modification time or size differ.
+
+    Bytes of two versions are never combined: the file is fetched again from byte 0,
+    once; if it changes again, this is the error reported.
+    """
 
 
 class UnsafePathError(DownloadError):

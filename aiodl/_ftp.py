@@ -27,6 +27,7 @@ from ._exceptions import (
     ConnectionLimitError,
     DownloadError,
     DownloadTimeout,
+    FileChangedError,
     FTPError,
     IntegrityError,
     TransferError,
@@ -43,7 +44,15 @@ from ._ftprules import (
     parse_size,
     parse_target,
 )
-from ._listing import Entry, parse_list, parse_mlsd, parse_mlst, parse_nlst, split_lines
+from ._listing import (
+    Entry,
+    parse_list,
+    parse_mlsd,
+    parse_mlst,
+    parse_modify,
+    parse_nlst,
+    split_lines,
+)
 from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
@@ -172,7 +181,12 @@ class FTPDriver:
         target = parse_target(source.url, self._auth, self._netrc)
 
         async def retrieve(connection: _Connection) -> Body:
-            info = known or await self._describe(connection, source.url, target.path)
+            if known is None:
+                info = await self._describe(connection, source.url, target.path)
+            else:
+                info = known
+                if start:  # a later segment, or a resumed file: still the same version?
+                    await self._same_version(connection, target.path, known)
             expected = None if info.size is None else (end or info.size) - start
             data = await self._retrieve(connection, target.path, start, expected)
             return FTPBody(self, connection, data, info, start)
@@ -270,23 +284,31 @@ class FTPDriver:
         connection.control.close()
 
     async def _describe(self, connection: _Connection, url: str, path: str) -> RemoteFile:
-        """Size from SIZE, else (not implemented there) from MLST, which also tells the
-        modification time; no size means one stream to the end of the data."""
-        if connection.server not in self._no_size:
-            reply = await connection.control.command(f"SIZE {path}", "")
-            if not is_unsupported(reply.code):
-                size = parse_size(reply.text) if reply.is_a("213") else None
-                return RemoteFile(url=url, size=size, ranged=size is not None)
-            self._no_size.add(connection.server)
-        reply = await connection.control.command(f"MLST {path}", "")
-        entry = parse_mlst(reply.text) if reply.is_a("250") else None
-        size = entry.size if entry is not None else None
-        modified = entry.modified if entry is not None else None
+        """Size and modification time; no size means one stream to the end of the data."""
+        size, modified = await self._stat(connection, path)
         return RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
 
-    async def _size(self, connection: _Connection, path: str) -> int | None:
-        reply = await connection.control.command(f"SIZE {path}", "")
-        return parse_size(reply.text) if reply.is_a("213") else None
+    async def _same_version(self, connection: _Connection, path: str, known: RemoteFile) -> None:
+        """Refuse to add bytes of another version: the size and time must not have changed."""
+        size, modified = await self._stat(connection, path)
+        for label, old, new in (("size", known.size, size), ("time", known.modified, modified)):
+            if old is not None and new is not None and old != new:
+                raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
+
+    async def _stat(self, connection: _Connection, path: str) -> tuple[int | None, float | None]:
+        """SIZE and MDTM in one round trip, else (SIZE not implemented there) MLST."""
+        control, server = connection.control, connection.server
+        if server not in self._no_size:
+            control.send(f"SIZE {path}", f"MDTM {path}")
+            size_reply, time_reply = await control.reply(), await control.reply()
+            if not is_unsupported(size_reply.code):
+                size = parse_size(size_reply.text) if size_reply.is_a("213") else None
+                modified = parse_modify(time_reply.text) if time_reply.is_a("213") else None
+                return size, modified
+            self._no_size.add(server)
+        reply = await control.command(f"MLST {path}", "")
+        entry = parse_mlst(reply.text) if reply.is_a("250") else None
+        return (entry.size, entry.modified) if entry is not None else (None, None)
 
     async def _retrieve(
         self, connection: _Connection, path: str, start: int, expected: int | None
@@ -356,8 +378,8 @@ class FTPDriver:
 
     async def _nlst_entry(self, connection: _Connection, folder: str, name: str) -> Entry:
         """NLST gives names only: one that answers SIZE is a file, the rest are folders."""
-        size = await self._size(connection, f"{folder}/{name}" if folder else name)
-        return Entry(name, "dir") if size is None else Entry(name, "file", size)
+        size, modified = await self._stat(connection, f"{folder}/{name}" if folder else name)
+        return Entry(name, "dir") if size is None else Entry(name, "file", size, modified)
 
     async def _listing(self, connection: _Connection, verb: str, path: str) -> list[str]:
         """The lines a listing command sends over a data connection."""

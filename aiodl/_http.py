@@ -21,6 +21,7 @@ from ._driver import Body, RangeIgnored, RemoteFile, Sink, Source
 from ._exceptions import (
     DownloadError,
     DownloadTimeout,
+    FileChangedError,
     HTTPStatusError,
     IntegrityError,
     TransferError,
@@ -121,8 +122,13 @@ class HTTPDriver:
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
-        ask_range = known is None or known.ranged
-        response = await self._get(source, range_header(start, end) if ask_range else None)
+        extra = {"Accept-Encoding": "identity"}
+        if known is None or known.ranged:
+            extra["Range"] = range_header(start, end)
+            validator = known and _if_range(known)
+            if validator:  # the server itself refuses to mix versions: a change gives 200
+                extra["If-Range"] = validator
+        response = await self._get(source, extra)
         try:
             info = _describe(response, start, end, known)
         except BaseException:
@@ -130,12 +136,9 @@ class HTTPDriver:
             raise
         return HTTPBody(response, info)
 
-    async def _get(self, source: Source, byte_range: str | None) -> aiohttp.ClientResponse:
+    async def _get(self, source: Source, extra: dict[str, str]) -> aiohttp.ClientResponse:
         """GET with redirects followed by hand, so credentials never cross origins."""
         url, headers = source.url, dict(source.headers)
-        extra = {"Accept-Encoding": "identity"}
-        if byte_range is not None:
-            extra["Range"] = byte_range
         for _ in range(self._max_redirects + 1):
             async with _translated(url):
                 response = await self._session.get(
@@ -152,9 +155,16 @@ class HTTPDriver:
         raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
 
 
+def _if_range(known: RemoteFile) -> str | None:
+    """The validator for If-Range: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
+    if known.etag and not known.etag.startswith("W/"):
+        return known.etag
+    return known.last_modified
+
+
 def _raise_for_status(response: aiohttp.ClientResponse) -> None:
-    if response.status in (200, 206) or _is_empty_file(response):
-        return
+    if response.status in (200, 206, 416):
+        return  # 416 is read by _describe: an empty file, or a file that shrank
     response.close()
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
     url = mask_url(str(response.url))
@@ -166,11 +176,6 @@ def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     )
 
 
-def _is_empty_file(response: aiohttp.ClientResponse) -> bool:
-    """A 416 to ``bytes=0-`` with ``Content-Range: bytes */0``: the file has no bytes."""
-    return response.status == 416 and response.headers.get("Content-Range") == "bytes */0"
-
-
 def _describe(
     response: aiohttp.ClientResponse, start: int, end: int | None, known: RemoteFile | None
 ) -> RemoteFile:
@@ -178,11 +183,13 @@ def _describe(
     headers = response.headers
     url = str(response.url)
     if response.status == 416:
-        return RemoteFile(url, 0, ranged=False)
+        return _unsatisfiable(response, start, known)
     if response.status == 200:
-        if start > 0 or (end is not None and (known is None or known.ranged)):
-            raise RangeIgnored(f"server answered 200 to a range request for {mask_url(url)}")
         size = _content_length(headers)
+        if start > 0 or (end is not None and (known is None or known.ranged)):
+            if known is not None:  # an If-Range that failed: the file changed?
+                _check_same_version(known, _version(url, size, headers))
+            raise RangeIgnored(f"server answered 200 to a range request for {mask_url(url)}")
         ranged = headers.get("Accept-Ranges", "").lower() == "bytes"
     else:
         parsed = parse_content_range(headers.get("Content-Range"))
@@ -205,6 +212,29 @@ def _describe(
     if known is not None:
         _check_same_version(known, info)
     return info
+
+
+def _unsatisfiable(
+    response: aiohttp.ClientResponse, start: int, known: RemoteFile | None
+) -> RemoteFile:
+    """A 416: to ``bytes=0-`` with ``bytes */0`` the file is empty; to a range of a file we
+    know, the file no longer reaches that far (it changed); else a plain error."""
+    parsed = response.headers.get("Content-Range", "")
+    url = str(response.url)
+    if start == 0 and known is None and parsed == "bytes */0":
+        return RemoteFile(url, 0, ranged=False)
+    if known is not None:
+        raise FileChangedError(
+            f"file changed on the server: bytes {start}- of {known.size} refused ({parsed!r})",
+            url=mask_url(url),
+        )
+    raise HTTPStatusError(f"HTTP 416 for {mask_url(url)}", status=416, url=mask_url(url))
+
+
+def _version(url: str, size: int | None, headers: CIMultiDictProxy[str]) -> RemoteFile:
+    return RemoteFile(
+        url, size, False, etag=headers.get("ETag"), last_modified=headers.get("Last-Modified")
+    )
 
 
 def _content_length(headers: CIMultiDictProxy[str]) -> int | None:
@@ -234,7 +264,7 @@ def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
         ("size", known.size, seen.size),
     ):
         if old is not None and new is not None and old != new:
-            raise IntegrityError(f"file changed on the server ({label} {old} -> {new})")
+            raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
 
 
 def new_session(

@@ -36,23 +36,38 @@ class Segment:
         return self.pos >= self.end
 
 
-def plan(size: int, split: int, min_size: int) -> list[Segment]:
-    """Cut ``[0, size)`` into at most ``split`` near-equal segments of >= ``min_size`` bytes.
+def plan(size: int, split: int, min_size: int, start: int = 0) -> list[Segment]:
+    """Cut ``[start, start + size)`` into at most ``split`` near-equal segments of
+    >= ``min_size`` bytes.
 
-    A file smaller than two minimum segments is one segment; an empty file is none.
+    A range smaller than two minimum segments is one segment; an empty one is none.
     """
-    if size < 0 or split < 1 or min_size < 1:
-        raise ValueError("size must be >= 0, split and min_size >= 1")
+    if size < 0 or split < 1 or min_size < 1 or start < 0:
+        raise ValueError("size and start must be >= 0, split and min_size >= 1")
     if size == 0:
         return []
     count = max(1, min(split, size // min_size))
     base, extra = divmod(size, count)
     segments: list[Segment] = []
-    start = 0
     for index in range(count):
         length = base + (1 if index < extra else 0)
         segments.append(Segment(start, start + length))
         start += length
+    return segments
+
+
+def plan_gaps(gaps: list[tuple[int, int]], split: int, min_size: int) -> list[Segment]:
+    """Segments covering the missing ``gaps`` of a resumed file, in order.
+
+    Each gap gets a share of the ``split`` connections in proportion to its size (at least
+    one), and is cut like a whole file; more segments than connections simply wait to be
+    claimed.
+    """
+    total = sum(end - start for start, end in gaps)
+    segments: list[Segment] = []
+    for start, end in gaps:
+        share = max(1, round(split * (end - start) / total)) if total else 1
+        segments += plan(end - start, share, min_size, start)
     return segments
 
 

@@ -44,7 +44,7 @@ class SocketReader:
             moved = await self._splice(sink.fileno(), offset, limit)
         else:
             moved = await self._receive_and_write(sink.fileno(), offset, limit)
-        sink.written(moved)
+        sink.written(offset, moved)
         return moved
 
     async def read(self, limit: int) -> bytes:

@@ -26,7 +26,7 @@ from ._exceptions import (
     TransferError,
 )
 from ._limits import HostLimit
-from ._planner import Segment, plan, steal
+from ._planner import Segment, plan, plan_gaps, steal
 from ._retry import RetryPolicy
 from ._writer import PartFile
 
@@ -101,6 +101,7 @@ class Transfer:
     host: HostLimit
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
+    gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
@@ -113,12 +114,16 @@ class Transfer:
                 return await self._run_segments(probe)
             except RangeIgnored:
                 self.info = dataclasses.replace(self.info, ranged=False)
+                self.part.restart()  # a stream from byte 0 reuses nothing
             probe = await self._retrying(lambda: self._open(0, None), lambda: 0)
         return await self._run_stream(probe)
 
     async def _run_segments(self, probe: Body) -> int:
         assert self.info.size is not None
-        self._segments = plan(self.info.size, self.split, self.min_segment_size)
+        if self.gaps is None:
+            self._segments = plan(self.info.size, self.split, self.min_segment_size)
+        else:
+            self._segments = plan_gaps(self.gaps, self.split, self.min_segment_size)
         if not self._segments:
             await probe.aclose()
             return 0
@@ -130,7 +135,7 @@ class Transfer:
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._work(first, probe))
-                    for _ in range(len(self._segments) - 1):
+                    for _ in range(min(self.split, len(self._segments)) - 1):
                         group.create_task(self._work_with_slot())
             except BaseExceptionGroup as failures:
                 raise first_failure(failures) from None

@@ -10,13 +10,18 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from ._exceptions import DownloadError, IntegrityError, UnsafePathError
 from ._names import part_name
+from ._ranges import RangeSet
 
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+# A download that has run this long since its last flush is flushed (and journaled) even
+# when it is slow: a crash loses at most about this much time of a slow link's work.
+CHECKPOINT_SECONDS = 1.0
 # pwritev takes at most IOV_MAX buffers per call.
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
@@ -64,10 +69,11 @@ def open_part(
     modified: float | None = None,
     sync_every: int | None = None,
     checked: set[Path] | None = None,
+    keep: RangeSet | None = None,
 ) -> tuple[Path, PartFile | None]:
     """The target path and its opened part file; no part file if the target is complete
     (same size, and same modification time when the server told it). A symlink at the
-    target is refused, never followed.
+    target is refused, never followed. ``keep`` resumes: see ``PartFile.open``.
 
     Blocking (folder creation, open, preallocation): a few metadata calls for a small
     file; the caller sends large ones to a worker thread.
@@ -82,28 +88,39 @@ def open_part(
     if not overwrite and size is not None and _is_complete(existing, size, modified):
         return target, None
     part = PartFile(target, sync_every)
-    part.open(size)
+    part.open(size, keep=keep)
     return target, part
 
 
 class PartFile:
     """The in-progress file of one target, locked against a second writer.
 
-    With ``sync_every`` set, every that many written bytes an ``fdatasync`` starts in a
-    worker thread, so the disk flushes while the network delivers and the final fsync
-    before the rename only has the tail left to write.
+    With ``sync_every`` set, an ``fdatasync`` starts in a worker thread every that many
+    written bytes or every ``CHECKPOINT_SECONDS``, whichever comes first: the disk flushes
+    while the network delivers, the final flush has only the tail left, and after each
+    flush ``on_durable`` learns which ranges are now safely on disk (the ranges written
+    before the flush began), for the resume journal.
     """
 
     def __init__(self, target: Path, sync_every: int | None = None) -> None:
         self.target = target
         self.path = target.with_name(part_name(target.name))
+        self.on_durable: Callable[[RangeSet], None] | None = None
+        self.reused = RangeSet()
         self._fd = -1
         self._sync_every = sync_every
         self._unsynced = 0
+        self._synced_at = time.monotonic()
+        self._written = RangeSet()
         self._syncing: asyncio.Future[None] | None = None
 
-    def open(self, size: int | None) -> None:
-        """Create (or truncate) the part file, lock it, and reserve ``size`` bytes."""
+    def open(self, size: int | None, *, keep: RangeSet | None = None) -> None:
+        """Create the part file, lock it, and reserve ``size`` bytes.
+
+        With ``keep`` (ranges a journal says are on disk), an existing part file of
+        exactly ``size`` bytes is resumed: nothing is truncated and ``reused`` becomes
+        ``keep``. Anything else starts from an empty file.
+        """
         try:
             self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
         except OSError as error:
@@ -115,6 +132,9 @@ class PartFile:
         except BlockingIOError:
             self._close()
             raise DownloadError(f"{self.path} is being written by another process") from None
+        if keep is not None and size is not None and os.fstat(self._fd).st_size == size:
+            self.reused, self._written = keep.copy(), keep.copy()
+            return
         os.ftruncate(self._fd, 0)
         if size:
             _preallocate(self._fd, size)
@@ -125,28 +145,45 @@ class PartFile:
         while buffers:
             batch = buffers[:_IOV_MAX]
             written = os.pwritev(self._fd, batch, offset)
+            self.written(offset, written)
             offset += written
-            self.written(written)
             buffers = _drop_written(buffers, written)
 
     def fileno(self) -> int:
         """The descriptor, for writers that move bytes in directly (splice)."""
         return self._fd
 
-    def written(self, nbytes: int) -> None:
-        """Count bytes written into the file; every ``sync_every`` of them start a flush."""
+    def written(self, offset: int, nbytes: int) -> None:
+        """Note ``nbytes`` written at ``offset``; start a flush when one is due."""
+        self._written.add(offset, offset + nbytes)
         self._unsynced += nbytes
-        if self._sync_every and self._unsynced >= self._sync_every:
+        if self._sync_every and (
+            self._unsynced >= self._sync_every
+            or time.monotonic() - self._synced_at >= CHECKPOINT_SECONDS
+        ):
             self._start_sync()
+
+    def restart(self) -> None:
+        """The file is being fetched again from byte 0 (same version): nothing is reused,
+        though what was written stays true and durable."""
+        self.reused = RangeSet()
 
     def _start_sync(self) -> None:
         """Flush written bytes in the background (on a duplicate descriptor, so closing
-        ours never races the worker thread); at most one flush in flight."""
+        ours never races the worker thread); at most one flush in flight. When it is
+        done, the ranges written before it began are durable."""
         if self._syncing is not None and not self._syncing.done():
             return
         self._unsynced = 0
+        self._synced_at = time.monotonic()
+        durable = self._written.copy()
         loop = asyncio.get_running_loop()
         self._syncing = loop.run_in_executor(None, _datasync_and_close, os.dup(self._fd))
+        self._syncing.add_done_callback(lambda done: self._flushed(done, durable))
+
+    def _flushed(self, done: asyncio.Future[None], durable: RangeSet) -> None:
+        if not done.cancelled() and done.exception() is None and self.on_durable is not None:
+            self.on_durable(durable)
 
     async def settle(self) -> None:
         """Wait for a background flush; re-raises its error (a write-back error is reported
@@ -175,6 +212,10 @@ class PartFile:
     def truncate(self, size: int) -> None:
         """Cut the file to ``size``: the length of a body whose size was not announced."""
         os.ftruncate(self._fd, size)
+
+    def close(self) -> None:
+        """Close and unlock, keeping the part file (and its bytes) for a later resume."""
+        self._close()
 
     def discard(self) -> None:
         """Remove the part file; used when its bytes cannot be trusted or reused."""

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._planner import Segment, plan, steal
+from aiodl._planner import Segment, plan, plan_gaps, steal
+from aiodl._ranges import RangeSet
 
 sizes = st.integers(min_value=0, max_value=10**7)
 splits = st.integers(min_value=1, max_value=64)
@@ -135,3 +136,20 @@ def test_steal_with_progress_keeps_exact_coverage(
         assert all(s.start <= s.pos <= s.end for s in segments)
         fetched = sum(s.pos - s.start for s in segments)
         assert fetched + sum(s.remaining for s in segments) == size
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 5000)), max_size=8),
+    st.integers(1, 16),
+    st.integers(1, 2000),
+)
+def test_plan_gaps_covers_exactly_the_gaps(
+    raw: list[tuple[int, int]], split: int, min_size: int
+) -> None:
+    """A resumed file fetches every missing byte once, and nothing it already has."""
+    gaps = RangeSet((start, start + length) for start, length in raw)
+    segments = plan_gaps(list(gaps), split, min_size)
+    covered = RangeSet((s.start, s.end) for s in segments)
+    assert covered == gaps
+    assert sum(s.end - s.start for s in segments) == gaps.total  # no overlaps
+    assert [s.start for s in segments] == sorted(s.start for s in segments)

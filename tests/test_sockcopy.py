@@ -26,7 +26,7 @@ class FileSink:
     def fileno(self) -> int:
         return self.fd
 
-    def written(self, nbytes: int) -> None:
+    def written(self, offset: int, nbytes: int) -> None:
         self.counted += nbytes
 
     def write(self, offset: int, chunks: list[bytes]) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from aiodl import DownloadError, IntegrityError, UnsafePathError
+from aiodl._ranges import RangeSet
 from aiodl._writer import PartFile, _drop_written, open_part, resolve_target
+
+pytestmark = pytest.mark.anyio
 
 
 def test_nested_target_is_created_inside_dest(tmp_path: Path) -> None:
@@ -96,3 +100,34 @@ def test_preallocation_reserves_the_size(tmp_path: Path) -> None:
 )
 def test_short_writes_resume_at_the_right_byte(written: int, left: list[bytes]) -> None:
     assert _drop_written([b"ab", b"cd"], written) == left
+
+
+async def test_durable_ranges_are_reported_after_the_flush(tmp_path: Path) -> None:
+    """The journal may only hear of bytes written before a finished fdatasync."""
+    part = PartFile(tmp_path / "f.bin", sync_every=4)
+    part.open(100)
+    reported: list[list[tuple[int, int]]] = []
+    part.on_durable = lambda ranges: reported.append(list(ranges))
+    part.write(10, [b"abcd"])  # 4 bytes due: a flush starts in a thread
+    part.write(50, [b"ef"])  # written while that flush runs: not part of it
+    await part.settle()
+    await asyncio.sleep(0)  # the done-callback runs on the loop
+    assert reported == [[(10, 14)]]
+    part.discard()
+
+
+def test_resuming_keeps_bytes_of_the_right_size_only(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "f.bin")
+    part.open(8)
+    part.write(0, [b"abcd"])
+    part.close()
+    kept = PartFile(tmp_path / "f.bin")
+    kept.open(8, keep=RangeSet([(0, 4)]))
+    assert list(kept.reused) == [(0, 4)]
+    assert kept.path.read_bytes()[:4] == b"abcd"
+    kept.close()
+    other_size = PartFile(tmp_path / "f.bin")
+    other_size.open(9, keep=RangeSet([(0, 4)]))
+    assert not other_size.reused
+    assert other_size.path.read_bytes() == bytes(9)
+    other_size.discard()

@@ -37,6 +37,7 @@ class FTPFaults:
     silent: set[str] = field(default_factory=set)  # verbs never answered (a stalled server)
     raw_replies: dict[str, bytes] = field(default_factory=dict)  # verb -> bytes sent as reply
     close_after_transfer: bool = False  # close the control connection after each 226
+    rate: int = 0  # bytes per second for the whole server (it sleeps while serving files)
     list_style: Literal["unix", "dos"] = "unix"
     listings: dict[str, list[str]] = field(default_factory=dict)  # MLSD/LIST lines per path
 
@@ -86,6 +87,27 @@ class RunningFTP:
         return f"ftp://{auth}127.0.0.1:{self.port}/{path}"
 
 
+class _SlowFile(io.RawIOBase):
+    """A served file read at ``rate`` bytes per second. The server's one thread sleeps, so
+    the rate holds for all its data connections together."""
+
+    def __init__(self, file: Any, rate: int) -> None:
+        self._file, self._rate = file, rate
+        self.name = file.name
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self._file.seek(offset, whence))
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = bytes(self._file.read(size))
+        time.sleep(len(chunk) / self._rate)
+        return chunk
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 class _CutFile(io.RawIOBase):
     """A served file that ends (or fails) at ``cut``: a data connection that breaks."""
 
@@ -125,6 +147,8 @@ def _handler(log: FTPLog, faults: FTPFaults, authorizer: DummyAuthorizer) -> typ
 
         def open(self, filename: str, mode: str) -> Any:
             file = super().open(filename, mode)
+            if faults.rate:
+                file = _SlowFile(file, faults.rate)
             cut, self.cut_next = self.cut_next, None
             return file if cut is None else _CutFile(file, cut, faults.cut_mode)
 

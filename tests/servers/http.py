@@ -36,7 +36,9 @@ class Faults:
     content_disposition: str | None = None
     redirect_to: str | None = None  # 302 to this URL instead of serving
     chunked: bool = False  # no Content-Length: chunked transfer encoding
-    etag: str = ""
+    etag: str | None = ""  # "" is computed from the bytes; None sends no ETag
+    last_modified: str | None = None
+    rate: int | None = None  # bytes per second per response (a slow server)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class FaultServer:
         """Serve ``data`` at ``/name`` with the given fault switches; returns its URL."""
         self.files[name] = data
         self.faults[name] = Faults(**faults)  # type: ignore[arg-type]
-        if not self.faults[name].etag:
+        if self.faults[name].etag == "":
             self.faults[name].etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         return self.url(name)
 
@@ -117,12 +119,18 @@ class FaultServer:
 
     async def _serve(self, request: web.Request, name: str, faults: Faults) -> web.StreamResponse:
         data = self.files[name]
-        start, end, partial = _parse_range(request.headers.get("Range"), len(data), faults)
+        byte_range = request.headers.get("Range")
+        if not _if_range_holds(request.headers.get("If-Range"), faults):
+            byte_range = None  # RFC 9110: a failed If-Range means "send the whole file"
+        start, end, partial = _parse_range(byte_range, len(data), faults)
         if start is None:
             return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
         response = web.StreamResponse(status=206 if partial else 200)
         response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
-        response.headers["ETag"] = faults.etag
+        if faults.etag:
+            response.headers["ETag"] = faults.etag
+        if faults.last_modified:
+            response.headers["Last-Modified"] = faults.last_modified
         if faults.content_disposition:
             response.headers["Content-Disposition"] = faults.content_disposition
         if partial:
@@ -152,8 +160,12 @@ class FaultServer:
         cut = self._cut(faults, start, end)
         stall = self._stall(faults, start, end)
         stop = min(x for x in (cut, stall, end) if x is not None)
+        began = time.monotonic()
         for offset in range(start, stop, CHUNK):
             await response.write(data[offset : min(offset + CHUNK, stop)])
+            if faults.rate:  # keep to the rate: wait until the bytes sent are due
+                due = began + (offset + CHUNK - start) / faults.rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
         if stall is not None and stall == stop:
             self.stalled.set()
             await asyncio.wait_for(self._closing.wait(), timeout=60)
@@ -177,6 +189,11 @@ class FaultServer:
 
     def close(self) -> None:
         self._closing.set()
+
+
+def _if_range_holds(value: str | None, faults: Faults) -> bool:
+    """An If-Range holds when absent or equal to the current ETag or Last-Modified."""
+    return value is None or value in (faults.etag, faults.last_modified)
 
 
 def _wrong(faults: Faults, start: int) -> bool:

@@ -1,0 +1,328 @@
+"""One file, from its first request to its rename: resumed, fetched fresh, or skipped.
+
+The engine schedules; a ``FileDownload`` decides how one file is fetched:
+
+- **resumed** when the journal holds durable bytes of it: the first request asks for the
+  first missing byte with the file's validators (HTTP If-Range; FTP SIZE and MDTM), and
+  only the gaps are fetched. A changed file, a server that now ignores ranges, or a part
+  file that is gone starts the file over.
+- **listed** when a folder listing named it: size and time are known before connecting,
+  so a complete copy is skipped without any connection.
+- **fresh** otherwise: the first response names the target (Content-Disposition) and
+  tells the size.
+
+A file that changes on the server while it is fetched (FileChangedError) is fetched again
+from byte 0, once. A failure keeps the part file for the next run only when the journal
+holds some of its bytes and they can be trusted (not an IntegrityError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+from ._commit import Committer, finish
+from ._config import Config
+from ._driver import Body, RangeIgnored, RemoteFile, Source
+from ._exceptions import DownloadError, FileChangedError, IntegrityError
+from ._journal import Checkpoint, Journal
+from ._limits import HostLimit, limited
+from ._listing import Entry
+from ._models import Advanced, Event, Request, Result, Started
+from ._names import choose_name
+from ._ranges import RangeSet
+from ._transfer import ProgressHook, RetryHook, Transfer, retrying
+from ._writer import PartFile, open_part
+
+log = logging.getLogger("aiodl")
+# Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
+SYNC_EVERY = 64 << 20
+# Files up to this size are created on the event loop, larger ones in a worker thread.
+INLINE_OPEN = 1 << 20
+
+
+@dataclass
+class Job:
+    """One file to fetch: what was asked, its masked URL, and where it is going.
+
+    ``listed`` is what a folder listing said of it (size and time known before connecting);
+    ``refused`` is set for an entry that is a failure before any request (an unsafe name).
+    """
+
+    request: Request
+    url: str
+    listed: Entry | None = None
+    refused: DownloadError | None = None
+    index: int = -1
+    path: Path | None = None
+
+
+class Services(Protocol):
+    """What a file's download uses of the engine that runs it."""
+
+    config: Config
+    dest: Path
+    journal: Journal
+    committer: Committer
+    checked_folders: set[Path]
+    synced_folders: set[Path]
+
+    def slot(self, url: str) -> AbstractAsyncContextManager[None]: ...
+
+    def host(self, url: str) -> HostLimit: ...
+
+    def report(self, event: Event) -> None: ...
+
+    def retry_hook(self, index: int | None) -> RetryHook: ...
+
+    def progress_hook(self, index: int) -> ProgressHook | None: ...
+
+
+class FileDownload:
+    """Fetches ``job`` from ``source``; ``run`` returns its Result or raises its error."""
+
+    def __init__(self, job: Job, source: Source, services: Services) -> None:
+        self._job = job
+        self._source = source
+        self._services = services
+        self._config = services.config
+        self._journaled = False
+
+    async def run(self) -> Result:
+        async with self._services.slot(self._source.url):
+            try:
+                return await self._attempt(resume=True)
+            except FileChangedError as error:
+                log.warning("%s: %s; fetching it again from byte 0", self._job.url, error)
+                return await self._attempt(resume=False)
+
+    async def _attempt(self, *, resume: bool) -> Result:
+        checkpoint = self._checkpoint() if resume else None
+        if checkpoint is not None:
+            result = await self._resume(checkpoint)
+            if result is not None:
+                return result
+        if self._job.listed is not None:
+            return await self._listed(self._job.listed)
+        return await self._fresh()
+
+    def _checkpoint(self) -> Checkpoint | None:
+        """The journal's record of this file, if it has one for this URL and target."""
+        request = self._job.request
+        wanted = None if request.path is None else choose_name(request.path, None, "").as_posix()
+        return self._services.journal.find(self._job.url, wanted)
+
+    async def _resume(self, checkpoint: Checkpoint) -> Result | None:
+        """Fetch only what the journal lacks; None when the file must start over."""
+        info = checkpoint.remote(self._source.url)
+        listed = self._job.listed
+        if listed is not None and not checkpoint.matches(_listed_info(self._source, listed)):
+            self._start_over(checkpoint, None, "the listing shows another version")
+            return None
+        part = await self._stage(PurePosixPath(checkpoint.path), info, keep=checkpoint.ranges)
+        if part is None:
+            self._services.journal.forget(checkpoint.path)
+            return self._skipped(info)
+        if not part.reused:
+            self._start_over(checkpoint, part, f"{part.path.name} is gone or damaged")
+            return None
+        self._journaled = True
+        assert info.size is not None
+        gaps = part.reused.gaps(info.size)
+        probe = None
+        if gaps:
+            try:
+                probe = await self._probe(info, start=gaps[0][0])
+            except (FileChangedError, RangeIgnored) as error:
+                self._start_over(checkpoint, part, str(error))
+                return None
+            except BaseException as error:
+                self._abandon(part, error)
+                raise
+        log.info("resuming %s: %d of %d bytes on disk", self._job.url, part.reused.total, info.size)
+        return await self._fill(part, info, probe, gaps)
+
+    def _start_over(self, checkpoint: Checkpoint, part: PartFile | None, why: str) -> None:
+        """The journal's bytes cannot be used: forget them; the caller starts afresh."""
+        log.warning("not resuming %s (%s); fetching it from byte 0", self._job.url, why)
+        if part is not None:
+            part.discard()
+        self._services.journal.forget(checkpoint.path)
+        self._journaled = False
+
+    async def _fresh(self) -> Result:
+        """Probe first: the response names the target and tells the size."""
+        probe = await self._probe(None)
+        try:
+            info = probe.info
+            _check_expected_size(self._job.request, info)
+            request = self._job.request
+            relative = choose_name(request.path, info.disposition, request.url)
+            part = await self._stage(relative, info, compare_time=False)
+            if part is None:
+                return self._skipped(info)
+            return await self._fill(part, info, probe)
+        finally:
+            await probe.aclose()
+
+    async def _listed(self, entry: Entry) -> Result:
+        """A file from a folder listing: a complete copy (same size and time) is skipped
+        without opening any connection."""
+        info = _listed_info(self._source, entry)
+        relative = choose_name(self._job.request.path, None, self._source.url)
+        part = await self._stage(relative, info)
+        if part is None:
+            return self._skipped(info)
+        try:
+            probe = await self._probe(info)
+        except BaseException:
+            part.discard()
+            raise
+        try:
+            return await self._fill(part, info, probe)
+        finally:
+            await probe.aclose()
+
+    async def _probe(self, known: RemoteFile | None, start: int = 0) -> Body:
+        """The first request of a file, retried under the host's limit."""
+        source = self._source
+        host = self._services.host(source.url)
+        return await retrying(
+            self._config.retry_policy,
+            lambda: limited(host, lambda: source.driver.open(source, start, None, known)),
+            progress=lambda: 0,
+            on_retry=self._services.retry_hook(self._job.index),
+        )
+
+    async def _stage(
+        self,
+        relative: PurePosixPath,
+        info: RemoteFile,
+        *,
+        compare_time: bool = True,
+        keep: RangeSet | None = None,
+    ) -> PartFile | None:
+        """Open the part file; None when a complete copy is already there.
+
+        A small file is opened right here: a handful of metadata calls, where a thread hop
+        each (GIL hand-offs included) cost a fifth of a small-file mirror's time. A large
+        or unknown size goes to a thread, where a file system that emulates preallocation
+        by writing zeros cannot stall the transfers. A copy counts as complete by size,
+        and by time too where a listing gave one (``compare_time``).
+        """
+        services = self._services
+        opening = partial(
+            open_part,
+            services.dest,
+            relative,
+            info.size,
+            modified=info.modified if compare_time else None,
+            overwrite=self._config.overwrite,
+            sync_every=SYNC_EVERY if self._config.sync else None,
+            checked=services.checked_folders,
+            keep=keep,
+        )
+        if info.size is not None and info.size <= INLINE_OPEN:
+            target, part = opening()
+        else:
+            future = asyncio.get_running_loop().run_in_executor(None, opening)
+            try:
+                target, part = await finish(future)
+            except asyncio.CancelledError:  # opened after all: nobody else will close it
+                if not future.cancelled() and future.exception() is None:
+                    opened = future.result()[1]
+                    if opened is not None:
+                        opened.close()
+                raise
+        self._job.path = target
+        return part
+
+    def _skipped(self, info: RemoteFile) -> Result:
+        job = self._job
+        log.info("skipped %s: %s is complete", job.url, job.path)
+        return Result(job.url, job.path, ok=True, size=info.size, skipped=True)
+
+    async def _fill(
+        self,
+        part: PartFile,
+        info: RemoteFile,
+        probe: Body | None,
+        gaps: list[tuple[int, int]] | None = None,
+    ) -> Result:
+        """Fetch the missing bytes into ``part``, then check, flush and rename it."""
+        job, services = self._job, self._services
+        assert job.path is not None
+        if info.ranged and info.size is not None and self._config.sync:
+            part.on_durable = partial(self._save, info)
+        try:
+            services.report(Started(job.index, job.url, job.path, info.size))
+            if part.reused:
+                services.report(Advanced(job.index, part.reused.total))
+            size = info.size or 0
+            if probe is not None:
+                size = await self._transfer(part, info, gaps).run(probe)
+            await part.settle()
+            await services.committer.commit(part, size, info.modified)
+        except BaseException as error:
+            self._abandon(part, error)
+            raise
+        if self._journaled:
+            services.journal.forget(self._relative(job.path))
+        if self._config.sync:
+            services.synced_folders.add(job.path.parent)
+        log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
+        return Result(job.url, job.path, ok=True, size=size, resumed=bool(part.reused))
+
+    def _transfer(
+        self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None
+    ) -> Transfer:
+        config, services, url = self._config, self._services, self._source.url
+        return Transfer(
+            source=self._source,
+            part=part,
+            info=info,
+            split=config.split,
+            min_segment_size=config.min_segment_size,
+            policy=config.retry_policy,
+            slot=lambda: services.slot(url),
+            host=services.host(url),
+            on_retry=services.retry_hook(self._job.index),
+            on_progress=services.progress_hook(self._job.index),
+            gaps=gaps,
+        )
+
+    def _save(self, info: RemoteFile, durable: RangeSet) -> None:
+        """Journal the ranges now safely on disk (called after each background flush)."""
+        assert self._job.path is not None
+        path = self._relative(self._job.path)
+        self._services.journal.save(Checkpoint.of(path, self._job.url, info, durable))
+        self._journaled = True
+
+    def _abandon(self, part: PartFile, error: BaseException) -> None:
+        """After a failure: keep the part file for the next run when the journal holds
+        some of its bytes and they can be trusted; otherwise remove it and its record."""
+        if self._journaled and not isinstance(error, IntegrityError):
+            part.close()
+            log.info("kept %s to resume later", part.path)
+            return
+        part.discard()
+        if self._journaled and self._job.path is not None:
+            self._services.journal.forget(self._relative(self._job.path))
+            self._journaled = False
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self._services.dest).as_posix()
+
+
+def _listed_info(source: Source, entry: Entry) -> RemoteFile:
+    return RemoteFile(source.url, entry.size, entry.size is not None, modified=entry.modified)
+
+
+def _check_expected_size(request: Request, info: RemoteFile) -> None:
+    if request.size is not None and info.size is not None and request.size != info.size:
+        raise IntegrityError(f"server reports {info.size} bytes, expected {request.size}")
