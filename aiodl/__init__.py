@@ -10,6 +10,7 @@ import logging
 from ._api import download, download_many
 from ._config import Config
 from ._exceptions import (
+    ConnectionLimitError,
     DownloadError,
     DownloadTimeout,
     FileChangedError,
@@ -28,6 +29,7 @@ logging.getLogger("aiodl").addHandler(logging.NullHandler())
 __all__ = [
     "Advanced",
     "Config",
+    "ConnectionLimitError",
     "DownloadError",
     "DownloadTimeout",
     "Event",

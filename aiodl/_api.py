@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import netrc
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from ._checksum import Checksum, parse_sums
 from ._config import Config
 from ._driver import Driver
 from ._engine import Engine, default_dest
@@ -38,9 +44,10 @@ async def download_many(
 
             bars = stack.enter_context(ProgressBars())
             settings = Config.build(settings, {"progress": bars.handle})
+        sums = await load_sums(settings.checksums, settings) if settings.checksums else {}
         drivers = _Drivers(settings)
         stack.push_async_callback(drivers.aclose)
-        return await Engine(settings, folder, drivers).run(sources)
+        return await Engine(settings, folder, drivers, sums).run(sources)
 
 
 async def download(
@@ -99,6 +106,30 @@ class _Drivers(Mapping[str, Driver]):
             await self._ftp.aclose()
         if self._http is not None:
             await self._http.aclose()
+
+
+async def load_sums(source: str | os.PathLike[str], settings: Config) -> dict[str, Checksum]:
+    """The digests of a ``SHA256SUMS``-style file, read from a path or fetched from a URL
+    (with the run's own settings). One that cannot be had is an invalid option
+    (ValueError): nothing is downloaded unverified."""
+    where = os.fspath(source)
+    loop = asyncio.get_running_loop()
+    if "://" not in where:
+        return parse_sums(await loop.run_in_executor(None, _read, Path(where)), Path(where).name)
+    with tempfile.TemporaryDirectory() as folder:
+        quiet = dataclasses.replace(settings, checksums=None, progress=False)
+        [result] = await download_many([Request(where, "sums")], folder, config=quiet)
+        if result.error is not None:
+            raise ValueError(f"checksums file unusable: {result.error}")
+        text = await loop.run_in_executor(None, _read, Path(folder, "sums"))
+    return parse_sums(text, PurePosixPath(urlsplit(where).path).name)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise ValueError(f"checksums file unusable: {error}") from None
 
 
 def netrc_logins(

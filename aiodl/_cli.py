@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import json
 import logging
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--netrc", action="store_true", help="FTP logins from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="FTP logins from FILE (netrc format)")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
+    add("--checksum", metavar="ALGO:HEX", help="expected digest of the one URL (sha256:...)")
+    add("--checksums", metavar="FILE|URL", help="SHA256SUMS-style file the files must match")
     add("--include", action="append", default=[], metavar="GLOB", help="mirror only matches")
     add("--exclude", action="append", default=[], metavar="GLOB", help="mirror no matches")
     add("--no-sync", action="store_true", help="skip fsync before rename (scratch data)")
@@ -125,6 +128,10 @@ def sources(args: argparse.Namespace) -> list[Request]:
                 requests.extend(read_input(iter(handle)))
     if not requests:
         raise UsageError("no URLs given (pass URLs or -i FILE)")
+    if args.checksum:
+        if len(requests) != 1:
+            raise UsageError("--checksum names the digest of one URL; use --checksums for many")
+        requests = [dataclasses.replace(requests[0], checksum=args.checksum)]
     return requests
 
 
@@ -141,6 +148,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "overwrite": args.overwrite,
         "include": args.include,
         "netrc": args.netrc_file or args.netrc,
+        "checksums": args.checksums,
         "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,

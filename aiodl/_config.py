@@ -42,6 +42,8 @@ class Config:
     (``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one
     without matches the file name. ``netrc`` (True for ``~/.netrc``, or a file's path)
     supplies FTP logins for hosts whose URL carries none and when ``auth`` is not given.
+    ``checksums`` is a ``SHA256SUMS``-style file (a path or a URL) whose digests every
+    downloaded file listed in it must match.
     """
 
     split: int = 8
@@ -63,6 +65,7 @@ class Config:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     netrc: bool | str | os.PathLike[str] = False
+    checksums: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -79,6 +82,8 @@ class Config:
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
+        if self.checksums is not None and not isinstance(self.checksums, str | os.PathLike):
+            raise TypeError("checksums must be the path or URL of a SHA256SUMS-style file")
         if not isinstance(self.netrc, bool | str | os.PathLike):
             raise TypeError("netrc must be True, False or the path of a netrc file")
         if not isinstance(self.progress, bool) and not callable(self.progress):

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ._checksum import Checksum
 from ._listing import Entry
 
 
@@ -22,7 +23,8 @@ class RemoteFile:
     True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
     so a later range of a different version is refused; ``disposition`` is the raw
     Content-Disposition header, parsed and sanitised only when the target is named;
-    ``modified`` (epoch seconds) is given to the saved file when a listing told it.
+    ``modified`` (epoch seconds) is given to the saved file when a listing told it;
+    ``digest`` is what the server's digest headers say the whole file hashes to.
     """
 
     url: str
@@ -32,6 +34,7 @@ class RemoteFile:
     last_modified: str | None = None
     disposition: str | None = None
     modified: float | None = None
+    digest: Checksum | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from ._checksum import Checksum
 from ._commit import Committer, finish
 from ._config import Config
 from ._driver import Driver, Source, TreeDriver
@@ -51,8 +52,15 @@ def as_request(source: str | Request) -> Request:
 class Engine:
     """Runs downloads for one ``download_many`` call, sharing connections and limits."""
 
-    def __init__(self, config: Config, dest: Path, drivers: Mapping[str, Driver]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        dest: Path,
+        drivers: Mapping[str, Driver],
+        sums: Mapping[str, Checksum] | None = None,
+    ) -> None:
         self._drivers = drivers
+        self.sums: Mapping[str, Checksum] = sums or {}
         self.config = config
         self.dest = dest
         self.journal = Journal(dest)

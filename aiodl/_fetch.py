@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ._checksum import Checksum, file_digest, lookup, parse_checksum
 from ._commit import Committer, finish
 from ._config import Config
 from ._driver import Body, RangeIgnored, RemoteFile, Source
@@ -67,6 +69,7 @@ class Services(Protocol):
 
     config: Config
     dest: Path
+    sums: Mapping[str, Checksum]
     journal: Journal
     committer: Committer
     checked_folders: set[Path]
@@ -267,6 +270,8 @@ class FileDownload:
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)
             await part.settle()
+            served = info.digest or (probe.info.digest if probe is not None else None)
+            await self._verify(part, size, served)
             await services.committer.commit(part, size, info.modified)
         except BaseException as error:
             self._abandon(part, error)
@@ -277,6 +282,33 @@ class FileDownload:
             services.synced_folders.add(job.path.parent)
         log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
         return Result(job.url, job.path, ok=True, size=size, resumed=bool(part.reused))
+
+    async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
+        """Hash the file if a digest is expected: the request's, else the checksums
+        file's, else the server's. A small file is hashed right here, a large one in a
+        worker thread (hashlib lets go of the GIL on large blocks)."""
+        assert self._job.path is not None
+        relative = PurePosixPath(self._relative(self._job.path))
+        request = self._job.request.checksum
+        expected = (
+            (parse_checksum(request) if request else None)
+            or lookup(self._services.sums, relative)
+            or served
+        )
+        if expected is None:
+            return
+        digest = partial(file_digest, part.fileno(), expected.algorithm)
+        if size <= INLINE_OPEN:
+            actual = digest()
+        else:
+            actual = await finish(asyncio.get_running_loop().run_in_executor(None, digest))
+        if actual != expected.hexdigest:
+            raise IntegrityError(
+                f"{relative}: {expected.algorithm} is {actual}, but {expected.origin} says "
+                f"{expected.hexdigest}",
+                url=self._job.url,
+            )
+        log.info("verified %s: %s matches %s", relative, expected.algorithm, expected.origin)
 
     def _transfer(
         self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import aiohttp
 from multidict import CIMultiDictProxy
 
+from ._checksum import server_digest
 from ._driver import Body, RangeIgnored, RemoteFile, Sink, Source
 from ._exceptions import (
     DownloadError,
@@ -201,10 +202,12 @@ def _describe(
         size = parsed.total
         ranged = True
         _check_length(headers, start, end, size)
+    whole = response.status == 200 or (start == 0 and end is None)
     info = RemoteFile(
         url=url,
         size=size,
         ranged=ranged,
+        digest=server_digest(headers, whole_file=whole),
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
         disposition=headers.get("Content-Disposition"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from ._checksum import parse_checksum
 from ._exceptions import DownloadError
 
 
@@ -16,8 +17,9 @@ class Request:
 
     ``path`` is the target relative to ``dest`` (sanitised like any server-proposed name);
     without it the name comes from Content-Disposition, then from the URL. ``size``, when
-    given, is checked against what the server reports. ``checksum`` and ``mirrors`` are
-    accepted now and verified/used by later releases.
+    given, is checked against what the server reports. ``checksum`` (``"sha256:HEX"``;
+    md5, sha1, sha256, sha512 or blake2b) is verified before the file is renamed into
+    place. ``mirrors`` are accepted now and used by a later release.
     """
 
     url: str
@@ -33,6 +35,8 @@ class Request:
         if self.headers is not None:
             object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         object.__setattr__(self, "mirrors", tuple(self.mirrors))
+        if self.checksum is not None:
+            parse_checksum(self.checksum)  # a malformed one is the caller's bug: ValueError
         if self.size is not None and self.size < 0:
             raise ValueError("Request.size must be >= 0")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import signal
 import sys
@@ -135,3 +136,26 @@ async def test_ftp_mirror_with_include_and_exclude(ftp: RunningFTP, tmp_path: Pa
         "b/z.bz2",
     ]
     assert "2 ok, 0 failed" in err
+
+
+async def test_checksum_flags(http_server: FaultServer, tmp_path: Path) -> None:
+    data = b"verified"
+    url = http_server.add("v.txt", data)
+    good = "sha256:" + hashlib.sha256(data).hexdigest()
+    code, _, err = await run_cli("-d", str(tmp_path / "a"), "--checksum", good, url)
+    assert code == 0, err
+    code, _, err = await run_cli("-d", str(tmp_path / "b"), "--checksum", "md5:" + "0" * 32, url)
+    assert code == 1
+    assert "md5" in err
+    assert not (tmp_path / "b" / "v.txt").exists()
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{hashlib.sha256(data).hexdigest()}  v.txt\n")
+    code, _, err = await run_cli("-d", str(tmp_path / "c"), "--checksums", str(sums), url)
+    assert code == 0, err
+
+
+async def test_checksum_with_many_urls_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = await run_cli("--checksum", "md5:" + "0" * 32, "http://a/x", "http://a/y")
+    assert code == 2
+    assert "--checksums" in err
+    assert "Traceback" not in err

@@ -39,6 +39,7 @@ class Faults:
     etag: str | None = ""  # "" is computed from the bytes; None sends no ETag
     last_modified: str | None = None
     rate: int | None = None  # bytes per second per response (a slow server)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every file response
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class FaultServer:
             response.headers["ETag"] = faults.etag
         if faults.last_modified:
             response.headers["Last-Modified"] = faults.last_modified
+        response.headers.update(faults.headers)
         if faults.content_disposition:
             response.headers["Content-Disposition"] = faults.content_disposition
         if partial:

@@ -1,0 +1,111 @@
+"""Checksum parsing and hashing (aiodl._checksum): pure rules, one real file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path, PurePosixPath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aiodl._checksum import (
+    ALGORITHMS,
+    Checksum,
+    file_digest,
+    lookup,
+    parse_checksum,
+    parse_digest_header,
+    parse_sums,
+    server_digest,
+)
+
+SHA = hashlib.sha256(b"x").hexdigest()
+MD5 = hashlib.md5(b"x").hexdigest()
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_every_algorithm_parses(algorithm: str) -> None:
+    digest = hashlib.new(algorithm, b"x").hexdigest()
+    assert parse_checksum(f"{algorithm.upper()}:{digest.upper()}") == Checksum(algorithm, digest)
+
+
+@pytest.mark.parametrize("text", ["sha256", "sha256:", f"crc32:{SHA}", f"sha256:{SHA[:-1]}",
+                                  f"md5:{SHA}", f"sha256:{SHA[:-1]}g", ":abc"])  # fmt: skip
+def test_malformed_checksums_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="checksum"):
+        parse_checksum(text)
+
+
+def test_sums_file_formats() -> None:
+    text = "\n".join([
+        f"{SHA}  plain.iso",
+        f"{SHA} *binary.iso",
+        f"{SHA}  ./dotted/name.iso",
+        f"SHA256 (bsd.iso) = {SHA}",
+        f"MD5 (old.iso) = {MD5}",
+        "garbage line",
+        f"{SHA[:10]}  short.iso",
+    ])  # fmt: skip
+    sums = parse_sums(text, "SHA256SUMS")
+    assert set(sums) == {"plain.iso", "binary.iso", "dotted/name.iso", "bsd.iso", "old.iso"}
+    assert sums["old.iso"].algorithm == "md5"
+    assert sums["plain.iso"] == Checksum("sha256", SHA, "SHA256SUMS")
+
+
+def test_algorithm_comes_from_the_file_name_or_the_length() -> None:
+    assert parse_sums(f"{MD5}  a", "MD5SUMS")["a"].algorithm == "md5"
+    assert parse_sums(f"{MD5}  a", "checksums.txt")["a"].algorithm == "md5"
+    assert parse_sums(f"{SHA}  a", "MD5SUMS") == {}  # the length disagrees with the name
+    b2 = hashlib.blake2b(b"x").hexdigest()
+    assert parse_sums(f"{b2}  a", "B2SUMS")["a"].algorithm == "blake2b"
+    assert parse_sums(f"{b2}  a", "sums.txt")["a"].algorithm == "sha512"
+
+
+def test_lookup_by_path_then_name() -> None:
+    sums = {"2026/a.bz2": Checksum("md5", MD5), "b.bz2": Checksum("md5", "0" * 32)}
+    assert lookup(sums, PurePosixPath("2026/a.bz2")) == sums["2026/a.bz2"]
+    assert lookup(sums, PurePosixPath("x/y/b.bz2")) == sums["b.bz2"]
+    assert lookup(sums, PurePosixPath("c.bz2")) is None
+
+
+@given(st.binary(min_size=32, max_size=32), st.binary(min_size=64, max_size=64))
+def test_digest_headers_round_trip(sha256: bytes, sha512: bytes) -> None:
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    rfc9530 = f"sha-256=:{b64(sha256)}:, sha-512=:{b64(sha512)}:"
+    assert parse_digest_header(rfc9530) == {"sha256": sha256.hex(), "sha512": sha512.hex()}
+    rfc3230 = f"SHA-256={b64(sha256)}"
+    assert parse_digest_header(rfc3230) == {"sha256": sha256.hex()}
+
+
+@given(st.text())
+def test_digest_header_parser_never_raises(value: str) -> None:
+    parse_digest_header(value)
+
+
+def test_server_digest_prefers_the_strongest_and_respects_content_digest() -> None:
+    sha = base64.b64encode(hashlib.sha256(b"x").digest()).decode()
+    md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
+    headers = {"Repr-Digest": f"md5=:{md5}:, sha-256=:{sha}:"}
+    found = server_digest(headers, whole_file=False)
+    assert found is not None
+    assert (found.algorithm, found.hexdigest) == ("sha256", SHA)
+    assert "Repr-Digest" in found.origin
+    partial = {"Content-Digest": f"sha-256=:{sha}:"}
+    assert server_digest(partial, whole_file=False) is None  # it would hash only a range
+    assert server_digest(partial, whole_file=True) is not None
+
+
+def test_file_digest_reads_the_whole_file(tmp_path: Path) -> None:
+    data = os.urandom(3 * (1 << 20) + 5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert file_digest(fd, "sha256") == hashlib.sha256(data).hexdigest()
+    finally:
+        os.close(fd)
