@@ -356,10 +356,14 @@ class FTPDriver:
         if port is None:
             raise TransferError(f"unreadable passive-mode reply {reply.text!r}")
         async with asyncio.timeout(self.timeout):
-            sock = await connect(control.address, port)
+            data = SocketReader(await connect(control.address, port), self.timeout, expected)
         if not sent:
-            control.send(*then)
-        return SocketReader(sock, self.timeout, expected)
+            try:
+                control.send(*then)
+            except ValueError:  # a name that cannot be sent: the socket must not leak
+                data.close()
+                raise
+        return data
 
     async def _list(self, connection: _Connection, path: str) -> list[Entry]:
         server = connection.server

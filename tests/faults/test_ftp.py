@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -168,3 +169,22 @@ async def test_garbage_on_the_control_connection_is_a_transfer_error(
     result = (await aiodl.download_many(urls, tmp_path / "d", retries=1, **FAST))[0]
     assert isinstance(result.error, aiodl.TransferError)
     assert "not an FTP reply" in str(result.error)
+
+
+async def test_name_with_a_line_break_is_a_clear_error_and_leaks_nothing(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    """A listed name holding CR cannot be sent back as a command (it would smuggle a
+    second command): that file fails with FTPError, its data connection is closed (the
+    warnings filter turns a leaked socket into a failure), and the rest arrive."""
+    (ftp.root / "pub").mkdir()
+    (ftp.root / "pub" / "good.txt").write_bytes(b"good")
+    ftp.faults.listings["/pub"] = ["type=file;size=3; bad\rname", "type=file;size=4; good.txt"]
+    ftp.faults.unsupported = {"EPSV"}  # PASV: the command goes out after the data connect
+    results = await aiodl.download_many([ftp.url("pub/")], tmp_path / "d", connections=1)
+    assert isinstance(results[0].error, aiodl.FTPError)
+    assert "line break" in str(results[0].error)
+    assert results[1].ok
+    assert not any("\r" in line for line in ftp.log.commands)
+    del results  # the error's traceback holds the frames; a leaked socket warns when freed
+    gc.collect()
