@@ -20,7 +20,7 @@ from ._exceptions import (
     TransferError,
     UnsafePathError,
 )
-from ._models import Advanced, Event, Finished, Request, Result, Retried, Started
+from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried, Started
 from ._version import __version__
 
 # A library logs, the application decides where logs go.
@@ -34,6 +34,7 @@ __all__ = [
     "DownloadTimeout",
     "Event",
     "FTPError",
+    "Failed",
     "FileChangedError",
     "Finished",
     "HTTPStatusError",

@@ -45,9 +45,10 @@ async def download_many(
             bars = stack.enter_context(ProgressBars())
             settings = Config.build(settings, {"progress": bars.handle})
         sums = await load_sums(settings.checksums, settings) if settings.checksums else {}
-        drivers = _Drivers(settings)
+        logins = netrc_logins(settings.netrc)
+        drivers = _Drivers(settings, logins)
         stack.push_async_callback(drivers.aclose)
-        return await Engine(settings, folder, drivers, sums).run(sources)
+        return await Engine(settings, folder, drivers, sums, logins).run(sources)
 
 
 async def download(
@@ -71,9 +72,9 @@ class _Drivers(Mapping[str, Driver]):
 
     SCHEMES = ("http", "https", "ftp")
 
-    def __init__(self, settings: Config) -> None:
+    def __init__(self, settings: Config, logins: Callable[[str], tuple[str, str] | None]) -> None:
         self._settings = settings
-        self._netrc = netrc_logins(settings.netrc)
+        self._netrc = logins
         self._http: HTTPDriver | None = None
         self._ftp: FTPDriver | None = None
 

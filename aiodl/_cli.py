@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -48,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
-    add("--netrc", action="store_true", help="FTP logins from ~/.netrc")
-    add("--netrc-file", metavar="FILE", help="FTP logins from FILE (netrc format)")
+    add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
+    add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
+    add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
     add("--checksum", metavar="ALGO:HEX", help="expected digest of the one URL (sha256:...)")
     add("--checksums", metavar="FILE|URL", help="SHA256SUMS-style file the files must match")
@@ -63,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("-v", "--verbose", action="store_true", help="log each request and retry")
     add("--version", action="version", version=f"aiodl {__version__}")
     return parser
+
+
+def byte_rate(text: str) -> int:
+    """``10M`` -> bytes per second; K, M and G are powers of 1024, as in curl and aria2c."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)", text.strip(), re.IGNORECASE)
+    if match is None or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a rate: {text!r} (use e.g. 500K or 10M)")
+    power = " KMG".index(match.group(2).upper() or " ")
+    return int(float(match.group(1)) * 1024**power)
 
 
 def read_input(lines: Iterator[str]) -> Iterator[Request]:
@@ -149,6 +160,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "include": args.include,
         "netrc": args.netrc_file or args.netrc,
         "checksums": args.checksums,
+        "rate_limit": args.limit_rate,
         "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,
@@ -159,7 +171,7 @@ def report(results: list[Result], seconds: float, args: argparse.Namespace) -> N
     """``--json`` lines on stdout, the failed list, and a summary on stderr."""
     if args.json:
         for result in results:
-            print(json.dumps(result_json(result, seconds)), flush=False)
+            print(json.dumps(result_json(result)), flush=False)
     if args.failed_list:
         Path(args.failed_list).write_text(
             "".join(f"{r.url}\n" for r in results if not r.ok), encoding="utf-8"
@@ -168,7 +180,7 @@ def report(results: list[Result], seconds: float, args: argparse.Namespace) -> N
         summarize(results, seconds, sys.stderr)
 
 
-def result_json(result: Result, seconds: float) -> dict[str, Any]:
+def result_json(result: Result) -> dict[str, Any]:
     return {
         "url": result.url,
         "path": str(result.path) if result.path else None,
@@ -177,7 +189,7 @@ def result_json(result: Result, seconds: float) -> dict[str, Any]:
         "size": result.size,
         "resumed": result.resumed,
         "skipped": result.skipped,
-        "seconds": round(seconds, 3),
+        "seconds": round(result.seconds, 3),
     }
 
 

@@ -41,9 +41,11 @@ class Config:
     ``include``/``exclude`` are glob patterns choosing the files of a mirrored folder
     (``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one
     without matches the file name. ``netrc`` (True for ``~/.netrc``, or a file's path)
-    supplies FTP logins for hosts whose URL carries none and when ``auth`` is not given.
+    supplies logins (HTTP basic, FTP) for hosts whose URL carries none when ``auth`` is
+    not given.
     ``checksums`` is a ``SHA256SUMS``-style file (a path or a URL) whose digests every
-    downloaded file listed in it must match.
+    downloaded file listed in it must match. ``rate_limit`` caps the bandwidth of the whole
+    run, in bytes per second.
     """
 
     split: int = 8
@@ -66,13 +68,17 @@ class Config:
     exclude: tuple[str, ...] = ()
     netrc: bool | str | os.PathLike[str] = False
     checksums: str | os.PathLike[str] | None = None
+    rate_limit: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
             _require(name, getattr(self, name), minimum=1)
         for name in ("retries",):
             _require(name, getattr(self, name), minimum=0)
-        for name in ("timeout", "backoff", "backoff_cap", "max_retry_wait"):
+        positive = ["timeout", "backoff", "backoff_cap", "max_retry_wait"]
+        if self.rate_limit is not None:
+            positive.append("rate_limit")
+        for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < inf:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
@@ -107,9 +113,7 @@ class Config:
         if self.auth is None:
             return {}
         if isinstance(self.auth, tuple):
-            user, password = self.auth
-            token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            return {"Authorization": f"Basic {token}"}
+            return basic_auth_header(*self.auth)
         return dict(self.auth)
 
     def credential_names(self) -> frozenset[str]:
@@ -117,6 +121,12 @@ class Config:
         names = {name.lower() for name in self.auth_headers()}
         names |= {name.lower() for name in self.headers if looks_secret(name)}
         return frozenset(names | ALWAYS_CREDENTIALS)
+
+
+def basic_auth_header(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic authentication."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def _require(name: str, value: object, *, minimum: int) -> None:

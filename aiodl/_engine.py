@@ -11,8 +11,10 @@ free, under the global bound and a per-host bound.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
@@ -20,9 +22,10 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from ._bucket import Throttle
 from ._checksum import Checksum
 from ._commit import Committer, finish
-from ._config import Config
+from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError
 from ._fetch import FileDownload, Job
@@ -30,7 +33,7 @@ from ._journal import Journal
 from ._limits import HostLimit, limited
 from ._listing import Entry
 from ._mirror import Found, Refused, TreeWalk, is_tree_url
-from ._models import Advanced, Event, Finished, Request, Result, Retried
+from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
 from ._rules import mask_url
 from ._transfer import ProgressHook, RetryHook, first_failure, retrying
@@ -58,13 +61,16 @@ class Engine:
         dest: Path,
         drivers: Mapping[str, Driver],
         sums: Mapping[str, Checksum] | None = None,
+        logins: Callable[[str], tuple[str, str] | None] = lambda host: None,
     ) -> None:
         self._drivers = drivers
         self.sums: Mapping[str, Checksum] = sums or {}
+        self._logins = logins
         self.config = config
         self.dest = dest
         self.journal = Journal(dest)
         self.committer = Committer(config.sync)
+        self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
         self.checked_folders: set[Path] = set()
         self.synced_folders: set[Path] = set()
         self._slots = asyncio.Semaphore(config.connections)
@@ -160,6 +166,7 @@ class Engine:
     async def fetch(self, job: Job) -> Result:
         """Download one job; every failure becomes a Result, never an exception."""
         url = job.url
+        began = time.monotonic()
         try:
             if job.refused is not None:
                 raise job.refused
@@ -169,9 +176,13 @@ class Engine:
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
             result = Result(url, job.path, ok=False, error=DownloadError(message, url=url))
-        if result.error is not None and job.refused is None:
+        result = dataclasses.replace(result, seconds=time.monotonic() - began)
+        if result.error is None:
+            self.report(Finished(job.index, result))
+            return result
+        if job.refused is None:
             log.warning("failed %s: %s", url, result.error)
-        self.report(Finished(job.index, result))
+        self.report(Failed(job.index, result))
         return result
 
     def _source(self, job: Job) -> Source:
@@ -181,7 +192,16 @@ class Engine:
         if driver is None:
             raise DownloadError(f"unsupported URL scheme {scheme!r}", url=job.url)
         headers = {**self._headers, **(request.headers or {})}
+        if scheme in ("http", "https") and self.config.auth is None:
+            headers.update(self._netrc_login(request.url))
         return Source(request.url, headers, self._credentials, driver)
+
+    def _netrc_login(self, url: str) -> dict[str, str]:
+        """Basic credentials from netrc for a host whose URL carries none. Authorization
+        is always a credential: a redirect to another origin drops it."""
+        parts = urlsplit(url)
+        login = None if parts.username else self._logins(parts.hostname or "")
+        return {} if login is None else basic_auth_header(*login)
 
     def host(self, url: str) -> HostLimit:
         host = urlsplit(url).netloc.lower()

@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ._bucket import Throttle
 from ._checksum import Checksum, file_digest, lookup, parse_checksum
 from ._commit import Committer, finish
 from ._config import Config
@@ -72,6 +73,7 @@ class Services(Protocol):
     sums: Mapping[str, Checksum]
     journal: Journal
     committer: Committer
+    throttle: Throttle | None
     checked_folders: set[Path]
     synced_folders: set[Path]
 
@@ -326,6 +328,7 @@ class FileDownload:
             on_retry=services.retry_hook(self._job.index),
             on_progress=services.progress_hook(self._job.index),
             gaps=gaps,
+            throttle=services.throttle,
         )
 
     def _save(self, info: RemoteFile, durable: RangeSet) -> None:

@@ -47,7 +47,8 @@ class Result:
 
     ``ok`` False always comes with ``error``; ``path`` is where the file is (or would have
     been); ``skipped`` marks a complete file that was already there; ``resumed`` marks a
-    download that reused bytes from an earlier run.
+    download that reused bytes from an earlier run; ``seconds`` is how long this file
+    took, from its turn to its end.
     """
 
     url: str
@@ -57,6 +58,7 @@ class Result:
     size: int | None = None
     resumed: bool = False
     skipped: bool = False
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,18 @@ class Retried:
 
 @dataclass(frozen=True)
 class Finished:
-    """File ``index`` is done, successfully or not (see ``result.ok``)."""
+    """File ``index`` is done: saved, or skipped as already complete."""
 
     index: int
     result: Result
 
 
-Event = Started | Advanced | Retried | Finished
+@dataclass(frozen=True)
+class Failed:
+    """File ``index`` failed; ``result.error`` says why."""
+
+    index: int
+    result: Result
+
+
+Event = Started | Advanced | Retried | Finished | Failed

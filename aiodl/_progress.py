@@ -19,7 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from ._models import Advanced, Event, Finished, Retried, Started
+from ._models import Advanced, Event, Failed, Finished, Retried, Started
 
 # Files smaller than this finish too fast for their own bar to help anyone.
 LARGE_FILE = 8 * 1024 * 1024
@@ -72,7 +72,7 @@ class ProgressBars:
             self._progress.advance(self._overall, event.nbytes)
             if event.index in self._files:
                 self._progress.advance(self._files[event.index], event.nbytes)
-        elif isinstance(event, Finished):
+        elif isinstance(event, Finished | Failed):
             self._finish(event)
         elif isinstance(event, Retried):
             self._progress.console.log(f"retry in {event.delay:.1f}s: {event.reason}")
@@ -83,7 +83,7 @@ class ProgressBars:
         """Files done out of files seen so far (sources may be a lazy stream)."""
         return f"{self._done}/{self._started} files"
 
-    def _finish(self, event: Finished) -> None:
+    def _finish(self, event: Finished | Failed) -> None:
         self._done += 1
         if event.index in self._active:
             self._active.discard(event.index)

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
+from ._bucket import Throttle
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     ConnectionLimitError,
@@ -102,6 +103,7 @@ class Transfer:
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
     gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
+    throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
@@ -252,11 +254,14 @@ class Transfer:
 
         At most ~1 MiB a call: few syscalls, little memory, frequent progress.
         """
+        chunk = FLUSH_BYTES if self.throttle is None else min(FLUSH_BYTES, self.throttle.chunk)
         while segment.pos < segment.end:
-            limit = min(segment.end - segment.pos, FLUSH_BYTES)
+            limit = min(segment.end - segment.pos, chunk)
             moved = await body.copy_to(self.part, segment.pos, limit)
             if not moved:
                 break
+            if self.throttle is not None:
+                await self.throttle.spend(moved)
             # A thief may have taken the tail meanwhile: its bytes are the same, count once.
             counted = min(moved, segment.end - segment.pos)
             segment.pos += counted

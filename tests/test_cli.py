@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodl._cli import UsageError, read_input
+from aiodl._cli import UsageError, byte_rate, read_input
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
 
@@ -159,3 +160,16 @@ async def test_checksum_with_many_urls_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2
     assert "--checksums" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("500", 500), ("10K", 10240), ("1.5m", 1572864), ("2G", 2 << 30)]
+)
+def test_byte_rate(text: str, expected: int) -> None:
+    assert byte_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5K", "10X", "M"])
+def test_byte_rate_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        byte_rate(text)

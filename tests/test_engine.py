@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,40 @@ async def test_password_never_in_results(http_server: FaultServer, tmp_path: Pat
     result = (await aiodl.download_many([url], tmp_path))[0]
     assert "hunter22" not in result.url
     assert "hunter22" not in str(result.error)
+
+
+async def test_events_tell_success_from_failure(http_server: FaultServer, tmp_path: Path) -> None:
+    ok = http_server.add("ok.bin", b"fine")
+    events: list[aiodl.Event] = []
+    results = await aiodl.download_many(
+        [ok, http_server.url("gone")], tmp_path, progress=events.append
+    )
+    finished = [e for e in events if isinstance(e, aiodl.Finished)]
+    failed = [e for e in events if isinstance(e, aiodl.Failed)]
+    assert [e.index for e in finished] == [0]
+    assert [e.index for e in failed] == [1]
+    assert failed[0].result is results[1]
+    assert all(r.seconds > 0 for r in results)
+
+
+async def test_http_login_from_netrc(http_server: FaultServer, tmp_path: Path) -> None:
+    token = "Basic " + base64.b64encode(b"alice:wonder").decode()
+    url = http_server.add("private.bin", b"secret data", authorization=token)
+    rc = tmp_path / "netrc"
+    rc.write_text("machine 127.0.0.1 login alice password wonder\n")
+    rc.chmod(0o600)
+    result = await aiodl.download(url, tmp_path / "a", netrc=rc)
+    assert result.ok
+    [refused] = await aiodl.download_many([url], tmp_path / "b")
+    assert isinstance(refused.error, aiodl.HTTPStatusError)
+    assert refused.error.status == 401
+
+
+async def test_rate_limit_holds_the_bandwidth(http_server: FaultServer, tmp_path: Path) -> None:
+    """5 MB/s on 20 MB: 3.6-4.4 s (the burst is a tenth of a second), over four segments."""
+    url = http_server.add("capped.bin", random_bytes(20_000_000))
+    began = time.monotonic()
+    result = await aiodl.download(url, tmp_path, rate_limit=5_000_000, split=4)
+    elapsed = time.monotonic() - began
+    assert result.ok
+    assert 3.6 <= elapsed <= 4.4

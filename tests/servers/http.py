@@ -40,6 +40,7 @@ class Faults:
     last_modified: str | None = None
     rate: int | None = None  # bytes per second per response (a slow server)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every file response
+    authorization: str | None = None  # the Authorization header required, else 401
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,8 @@ class FaultServer:
         if name not in self.files:
             return web.Response(status=404, text="no such file")
         faults = self.faults[name]
+        if faults.authorization and request.headers.get("Authorization") != faults.authorization:
+            return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
         if request.method == "HEAD" and faults.head_status is not None:
             return web.Response(status=faults.head_status)
         if faults.statuses:
