@@ -36,7 +36,7 @@ from ._exceptions import DownloadError, FileChangedError, IntegrityError
 from ._journal import Checkpoint, Journal
 from ._limits import HostLimit, limited
 from ._listing import Entry
-from ._models import Advanced, Event, Request, Result, Started
+from ._models import Event, Request, Result, Started
 from ._names import choose_name
 from ._ranges import RangeSet
 from ._transfer import ProgressHook, RetryHook, Transfer, retrying
@@ -265,9 +265,7 @@ class FileDownload:
         if info.ranged and info.size is not None and self._config.sync:
             part.on_durable = partial(self._save, info)
         try:
-            services.report(Started(job.index, job.url, job.path, info.size))
-            if part.reused:
-                services.report(Advanced(job.index, part.reused.total))
+            services.report(Started(job.index, job.url, job.path, info.size, part.reused.total))
             size = info.size or 0
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)

@@ -63,12 +63,15 @@ class Result:
 
 @dataclass(frozen=True)
 class Started:
-    """A file's first response arrived; ``total`` is None when the size is unknown."""
+    """A file's first response arrived; ``total`` is None when the size is unknown;
+    ``resumed`` bytes of it were already on disk from an earlier run (no Advanced event
+    counts them: they are not fetched now)."""
 
     index: int
     url: str
     path: Path
     total: int | None
+    resumed: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -62,11 +63,14 @@ class ProgressBars:
         if isinstance(event, Started):
             self._started += 1
             self._active.add(event.index)
+            # The overall bar counts what this run fetches; bytes resumed from disk are
+            # neither work nor speed.
             total = self._progress.tasks[self._overall].total or 0
-            self._progress.update(self._overall, total=total + (event.total or 0))
+            fetch = (event.total or 0) - event.resumed
+            self._progress.update(self._overall, total=total + fetch)
             if event.total is not None and event.total >= LARGE_FILE:
                 self._files[event.index] = self._progress.add_task(
-                    event.path.name, total=event.total
+                    event.path.name, total=event.total, completed=event.resumed
                 )
         elif isinstance(event, Advanced):
             self._progress.advance(self._overall, event.nbytes)
@@ -77,6 +81,11 @@ class ProgressBars:
         elif isinstance(event, Retried):
             self._progress.console.log(f"retry in {event.delay:.1f}s: {event.reason}")
         self._progress.update(self._overall, description=self.summary)
+
+    @property
+    def tasks(self) -> list[Task]:
+        """The bars: overall first, then one per active large file."""
+        return list(self._progress.tasks)
 
     @property
     def summary(self) -> str:
