@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
+import pty
+import re
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +177,62 @@ def test_byte_rate(text: str, expected: int) -> None:
 def test_byte_rate_refuses(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         byte_rate(text)
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal until its last writer closes it."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_progress_bars_on_a_terminal_and_only_json_on_stdout(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """stderr is a real pseudo-terminal: rich draws bars there; stdout stays pure JSON."""
+    urls = [http_server.add(f"f{i}.bin", bytes(200_000), rate=2_000_000) for i in range(3)]
+    master, slave = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiodl", "--json", "-d", str(tmp_path), *urls,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"},
+    )  # fmt: skip
+    os.close(slave)
+    terminal = asyncio.get_running_loop().run_in_executor(None, read_terminal, master)
+    out, _ = await process.communicate()
+    screen = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", await terminal).decode(errors="replace")
+    os.close(master)
+    assert process.returncode == 0, screen
+    assert "3/3 files" in screen
+    assert "3 ok, 0 failed" in screen
+    lines = out.decode().splitlines()
+    assert [json.loads(line)["ok"] for line in lines] == [True, True, True]
+
+
+async def test_sigint_keeps_a_resumable_part(http_server: FaultServer, tmp_path: Path) -> None:
+    """Ctrl-C after a checkpoint: exit 130, the .part and its journal stay, a rerun resumes."""
+    url = http_server.add("big.bin", bytes(6 << 20), rate=1 << 20)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiodl", "-q", "-s", "3", "-d", str(tmp_path), url,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (tmp_path / ".aiodl" / "journal.sqlite").exists():
+        assert time.monotonic() < deadline, "no checkpoint within 20 s"
+        await asyncio.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = await process.communicate()
+    assert process.returncode == 130
+    assert b"Traceback" not in err
+    assert (tmp_path / "big.bin.part").exists()
+    code, out, err2 = await run_cli("--json", "-q", "-d", str(tmp_path), url)
+    assert code == 0, err2
+    assert json.loads(out)["resumed"] is True
+    assert (tmp_path / "big.bin").read_bytes() == bytes(6 << 20)
