@@ -66,7 +66,7 @@ def expand(template: str, job: Job | None) -> list[str]:
     lists = {"{py}": [PY], "{parfive}": PARFIVE, "{urls}": job.urls if job else []}
     fields: dict[str, object] = {} if job is None else {
         "out": job.out, "urls_file": job.urls_file, "cfg": job.curl_config, "mib": job.mib,
-        "url": job.urls[0],
+        "url": job.urls[0], "py": PY,
     }  # fmt: skip
     argv: list[str] = []
     for token in shlex.split(template):
@@ -98,6 +98,11 @@ TOOLS = [
     Tool("dd", "W1", "dd (page cache)",
          "dd if=/dev/zero of={out}/big.bin bs=1M count={mib} status=none", verify=False),
     Tool("aiodl", "W2", "aiodl", f"{_AIODL} -j 16 --per-host 16 -d {{out}} -i {{urls_file}}",
+         probe=_PROBE_AIODL),
+    # The same run with its progress bars drawn on a pseudo-terminal (script(1) gives one):
+    # the price of the bars, read against the row above.
+    Tool("aiodl-bars", "W2", "aiodl, progress bars on a pty",
+         "script -qfec '{py} -m aiodl -j 16 --per-host 16 -d {out} -i {urls_file}' /dev/null",
          probe=_PROBE_AIODL),
     Tool("aria2c", "W2", "aria2c -j16", f"{ARIA2} -j16 -x1 -d {{out}} -i {{urls_file}}"),
     Tool("curl", "W2", "curl --parallel 16", "curl -q --no-progress-meter -Sf --parallel "
