@@ -7,34 +7,27 @@ at a third party), and copied into the part file by ``_sockcopy`` (splice on Lin
 Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
 write.
 
-Each open body holds one control connection. A body read to its end is finished with the
-server's 226 and its connection goes back to the pool; a body abandoned at a segment end
-drops its data and control connections, which leaves the pool healthy without relying on
-how a server handles ABOR. A pooled connection the server has meanwhile closed is
-replaced once, at once, without spending a retry.
+Each open body holds one control connection (``_ftpconn``). A pooled connection the
+server has meanwhile closed is replaced once, at once, without spending a retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ._driver import Body, RangeIgnored, RemoteFile, Sink, Source
+from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     ConnectionLimitError,
-    DownloadError,
-    DownloadTimeout,
     FileChangedError,
     FTPError,
-    IntegrityError,
     TransferError,
 )
+from ._ftpconn import Connection, FTPBody, LoginKey, translated
 from ._ftpcontrol import Control, ReplyError
 from ._ftprules import (
-    PERMANENT,
     Login,
     Target,
     is_connection_limit,
@@ -60,99 +53,6 @@ T = TypeVar("T")
 BLOCK = 1 << 20
 # A folder listing larger than this is a hostile server, not a folder (~2 million names).
 MAX_LISTING = 256 << 20
-_Login = tuple[str, int, str, str]
-
-
-@asynccontextmanager
-async def _translated(url: str) -> AsyncIterator[None]:
-    """Replies, socket errors and unsendable names into the aiodl tree."""
-    try:
-        yield
-    except ReplyError as error:
-        message = f"FTP server answered {error}"
-        if error.reply.code in PERMANENT:
-            raise FTPError(message, url=mask_url(url)) from None
-        raise TransferError(message, url=mask_url(url)) from None
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
-    except OSError as error:
-        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from None
-    except ValueError as error:  # a name holding CR/LF cannot be sent as a command
-        raise FTPError(str(error), url=mask_url(url)) from None
-
-
-class _Connection:
-    """A logged-in control connection and the login it belongs to."""
-
-    def __init__(self, control: Control, login: _Login) -> None:
-        self.control = control
-        self.login = login
-
-    @property
-    def server(self) -> tuple[str, int]:
-        return self.login[0], self.login[1]
-
-
-class FTPBody:
-    """One RETR data connection, copied straight into the part file."""
-
-    def __init__(
-        self,
-        driver: FTPDriver,
-        connection: _Connection,
-        data: SocketReader,
-        info: RemoteFile,
-        start: int,
-    ) -> None:
-        self._driver, self._connection, self._data = driver, connection, data
-        self.info = info
-        self._start = self._pos = start
-        self._ended = False
-        self._closed = False
-
-    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
-        if self._ended:
-            return 0
-        async with _translated(self.info.url):
-            moved = await self._data.copy_to(sink, offset, limit)
-            self._pos += moved
-            size = self.info.size
-            if not moved or (size is not None and self._pos >= size):
-                # The file's last byte must also be the data connection's last byte.
-                if size is not None and (self._pos > size or not await self._data.at_end()):
-                    self._too_long()
-                self._ended = True
-        return moved
-
-    def _too_long(self) -> None:
-        """More bytes than the file holds: REST was ignored, or the file grew."""
-        if self._start:
-            raise RangeIgnored(f"the server ignored REST {self._start}; sending from byte 0")
-        raise IntegrityError(
-            f"the server sent more than the {self.info.size} bytes it announced "
-            "(the file changed during the download)",
-            url=mask_url(self.info.url),
-        )
-
-    async def aclose(self) -> None:
-        """Finish a fully read transfer and pool its connection; otherwise drop both.
-
-        Idempotent: the engine closes the probe body again after the transfer did.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        self._data.close()
-        if self._ended:
-            try:
-                async with _translated(self.info.url):
-                    Control.check(await self._connection.control.reply(), "2")
-            except DownloadError:
-                self._driver.discard(self._connection)
-            else:
-                self._driver.release(self._connection)
-            return
-        self._driver.discard(self._connection)
 
 
 class FTPDriver:
@@ -170,7 +70,7 @@ class FTPDriver:
         self.timeout = timeout
         self._auth = auth
         self._netrc = netrc
-        self._idle: dict[_Login, list[_Connection]] = {}
+        self._idle: dict[LoginKey, list[Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
         self._no_mlsd: set[tuple[str, int]] = set()
         self._no_size: set[tuple[str, int]] = set()
@@ -180,7 +80,7 @@ class FTPDriver:
     ) -> Body:
         target = parse_target(source.url, self._auth, self._netrc)
 
-        async def retrieve(connection: _Connection) -> Body:
+        async def retrieve(connection: Connection) -> Body:
             if known is None:
                 info = await self._describe(connection, source.url, target.path)
             else:
@@ -197,7 +97,7 @@ class FTPDriver:
         """The entries of the folder ``source.url`` names: MLSD, else LIST, else NLST."""
         target = parse_target(source.url, self._auth, self._netrc)
 
-        async def entries(connection: _Connection) -> list[Entry]:
+        async def entries(connection: Connection) -> list[Entry]:
             return await self._list(connection, target.path)
 
         return await self._using(source.url, target, entries, keep=False)
@@ -206,7 +106,7 @@ class FTPDriver:
         self,
         url: str,
         target: Target,
-        action: Callable[[_Connection], Awaitable[T]],
+        action: Callable[[Connection], Awaitable[T]],
         *,
         keep: bool,
     ) -> T:
@@ -226,13 +126,13 @@ class FTPDriver:
     async def _run(
         self,
         url: str,
-        connection: _Connection,
-        action: Callable[[_Connection], Awaitable[T]],
+        connection: Connection,
+        action: Callable[[Connection], Awaitable[T]],
         *,
         keep: bool,
     ) -> T:
         try:
-            async with _translated(url):
+            async with translated(url):
                 result = await action(connection)
         except BaseException:
             self.discard(connection)
@@ -241,7 +141,7 @@ class FTPDriver:
             self.release(connection)
         return result
 
-    def _pooled(self, login: _Login) -> _Connection | None:
+    def _pooled(self, login: LoginKey) -> Connection | None:
         """An idle connection for ``login`` that the server has not closed meanwhile."""
         idle = self._idle.get(login, [])
         while idle:
@@ -250,10 +150,10 @@ class FTPDriver:
                 return connection
         return None
 
-    async def _connect(self, url: str, target: Target) -> _Connection:
+    async def _connect(self, url: str, target: Target) -> Connection:
         """A new logged-in connection in binary mode; "too many connections" is a
         ConnectionLimitError, which the engine answers by lowering the host's limit."""
-        async with _translated(url):
+        async with translated(url):
             try:
                 control = await Control.open(target.host, target.port, self.timeout)
             except ReplyError as error:
@@ -267,7 +167,7 @@ class FTPDriver:
             except BaseException:
                 control.close()
                 raise
-        return _Connection(control, target.login)
+        return Connection(control, target.login)
 
     @staticmethod
     def _refusal(url: str, error: ReplyError) -> Exception:
@@ -277,25 +177,25 @@ class FTPDriver:
             )
         return error
 
-    def release(self, connection: _Connection) -> None:
+    def release(self, connection: Connection) -> None:
         self._idle.setdefault(connection.login, []).append(connection)
 
-    def discard(self, connection: _Connection) -> None:
+    def discard(self, connection: Connection) -> None:
         connection.control.close()
 
-    async def _describe(self, connection: _Connection, url: str, path: str) -> RemoteFile:
+    async def _describe(self, connection: Connection, url: str, path: str) -> RemoteFile:
         """Size and modification time; no size means one stream to the end of the data."""
         size, modified = await self._stat(connection, path)
         return RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
 
-    async def _same_version(self, connection: _Connection, path: str, known: RemoteFile) -> None:
+    async def _same_version(self, connection: Connection, path: str, known: RemoteFile) -> None:
         """Refuse to add bytes of another version: the size and time must not have changed."""
         size, modified = await self._stat(connection, path)
         for label, old, new in (("size", known.size, size), ("time", known.modified, modified)):
             if old is not None and new is not None and old != new:
                 raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
 
-    async def _stat(self, connection: _Connection, path: str) -> tuple[int | None, float | None]:
+    async def _stat(self, connection: Connection, path: str) -> tuple[int | None, float | None]:
         """SIZE and MDTM in one round trip, else (SIZE not implemented there) MLST."""
         control, server = connection.control, connection.server
         if server not in self._no_size:
@@ -311,7 +211,7 @@ class FTPDriver:
         return (entry.size, entry.modified) if entry is not None else (None, None)
 
     async def _retrieve(
-        self, connection: _Connection, path: str, start: int, expected: int | None
+        self, connection: Connection, path: str, start: int, expected: int | None
     ) -> SocketReader:
         """REST (when ``start``) and RETR on a new data connection that will bring about
         ``expected`` bytes. A server that refuses REST makes the file one stream
@@ -332,7 +232,7 @@ class FTPDriver:
         return data
 
     async def _passive(
-        self, connection: _Connection, then: list[str], expected: int | None = None
+        self, connection: Connection, then: list[str], expected: int | None = None
     ) -> SocketReader:
         """A data connection to the control connection's address, with ``then`` (commands
         that use it) sent right behind EPSV when this server is known to answer it."""
@@ -365,7 +265,7 @@ class FTPDriver:
                 raise
         return data
 
-    async def _list(self, connection: _Connection, path: str) -> list[Entry]:
+    async def _list(self, connection: Connection, path: str) -> list[Entry]:
         server = connection.server
         if server not in self._no_mlsd:
             try:
@@ -380,12 +280,12 @@ class FTPDriver:
         names = parse_nlst(await self._listing(connection, "NLST", path))
         return [await self._nlst_entry(connection, path, name) for name in names]
 
-    async def _nlst_entry(self, connection: _Connection, folder: str, name: str) -> Entry:
+    async def _nlst_entry(self, connection: Connection, folder: str, name: str) -> Entry:
         """NLST gives names only: one that answers SIZE is a file, the rest are folders."""
         size, modified = await self._stat(connection, f"{folder}/{name}" if folder else name)
         return Entry(name, "dir") if size is None else Entry(name, "file", size, modified)
 
-    async def _listing(self, connection: _Connection, verb: str, path: str) -> list[str]:
+    async def _listing(self, connection: Connection, verb: str, path: str) -> list[str]:
         """The lines a listing command sends over a data connection."""
         control = connection.control
         data = await self._passive(connection, [f"{verb} {path}".rstrip()])
