@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _local import start_http, stop
 
 import aiodl
 
@@ -36,15 +37,6 @@ def generate(root: Path) -> dict[str, str]:
                     out.write(os.urandom(min(16 * MiB, size - start)))
         digests[name] = hashlib.file_digest(path.open("rb"), "sha256").hexdigest()
     return digests
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[str], int]:
-    script = Path(__file__).with_name("static_server.py")
-    server = subprocess.Popen(
-        [sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True
-    )
-    assert server.stdout is not None
-    return server, int(server.stdout.readline())
 
 
 async def download(port: int, dest: Path) -> list[aiodl.Result]:
@@ -70,7 +62,7 @@ def main() -> int:
     source, dest = WORK / "served", WORK / "downloaded"
     print(f"generating {len(FILES)} files ({sum(FILES.values()) / MiB:.0f} MiB) in {source}")
     digests = generate(source)
-    server, port = start_server(source)
+    server, port = start_http(source)
     try:
         for stale in dest.rglob("*"):
             if stale.is_file():
@@ -79,8 +71,7 @@ def main() -> int:
         results = asyncio.run(download(port, dest))
         seconds = time.perf_counter() - started
     finally:
-        server.terminate()
-        server.wait()
+        stop(server)
     bad = verify(results, digests, dest)
     total = sum(r.size or 0 for r in results)
     print(

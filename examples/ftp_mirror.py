@@ -14,11 +14,11 @@ import asyncio
 import hashlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _local import start_ftp, stop
 
 import aiodl
 
@@ -39,26 +39,6 @@ def generate(root: Path) -> dict[str, str]:
             digests[name] = hashlib.sha256(data).hexdigest()
         (root / folder / "README.txt").write_text("not wanted\n")
     return digests
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """pyftpdlib's own command line server, anonymous read-only, on a free port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(port)]
-    server = subprocess.Popen(
-        [*command, "-d", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, port
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise SystemExit("the FTP server did not start")
 
 
 async def mirror(port: int, dest: Path) -> list[aiodl.Result]:
@@ -89,15 +69,14 @@ def main() -> int:
     digests = generate(source)
     shutil.rmtree(dest, ignore_errors=True)
     print(f"serving {len(HOURS)} hour folders, {len(digests)} .bz2 files, from {source}")
-    server, port = start_server(source)
+    server, port = start_ftp(source)
     try:
         started = time.perf_counter()
         first = asyncio.run(mirror(port, dest))
         seconds = time.perf_counter() - started
         again = asyncio.run(mirror(port, dest))
     finally:
-        server.terminate()
-        server.wait()
+        stop(server)
     bad = check(digests, dest) + sum(not r.ok for r in first + again)
     skipped = sum(r.skipped for r in again)
     print(

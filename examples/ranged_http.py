@@ -14,13 +14,13 @@ mirrors land, this becomes several mirrors of one file.)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _local import random_file, start_http, stop
 
 import aiodl
 
@@ -31,31 +31,15 @@ NAME = "distro.iso"
 
 def generate(folder: Path) -> None:
     """The image and its SHA256SUMS, as a mirror publishes them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    image = folder / NAME
-    if not image.exists() or image.stat().st_size != MIB << 20:
-        with image.open("wb") as out:
-            for _ in range(MIB):
-                out.write(os.urandom(1 << 20))
-    with image.open("rb") as file:
-        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    digest = random_file(folder / NAME, MIB)
     (folder / "SHA256SUMS").write_text(f"{digest}  {NAME}\n")
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[str], int]:
-    script = Path(__file__).with_name("static_server.py")
-    server = subprocess.Popen(
-        [sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True
-    )
-    assert server.stdout is not None
-    return server, int(server.stdout.readline())
 
 
 def main() -> int:
     served, dest = WORK / "served", WORK / "downloads"
     generate(served)
     shutil.rmtree(dest, ignore_errors=True)
-    server, port = start_server(served)
+    server, port = start_http(served)
     base = f"http://127.0.0.1:{port}"
     try:
         started = time.perf_counter()
@@ -73,8 +57,7 @@ def main() -> int:
         print(f"failed: {error}")
         return 1
     finally:
-        server.terminate()
-        server.wait()
+        stop(server)
     print(
         f"{NAME}: {result.size / (1 << 20):.0f} MiB in {seconds:.2f} s "
         f"({result.size / (1 << 20) / seconds:.0f} MiB/s), matches SHA256SUMS -> {result.path}"
