@@ -16,7 +16,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -30,7 +29,7 @@ from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError
 from ._fetch import FileDownload, Job
 from ._journal import Journal
-from ._limits import HostLimit, limited
+from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
 from ._mirror import Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
@@ -85,7 +84,10 @@ class Engine:
     async def run(self, sources: Iterable[str | Request]) -> list[Result]:
         """Download every source; results in input order, a folder's files in its place."""
         results: dict[int, Result] = {}
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(self.config.connections)
+        # Twice as many files in hand as connections: a file waiting out a retry lends its
+        # connection to another file instead of leaving it idle.
+        workers = 2 * self.config.connections
+        queue: asyncio.Queue[Job | None] = asyncio.Queue(workers)
 
         async def produce() -> None:
             index = 0
@@ -94,7 +96,7 @@ class Engine:
                     job.index = index
                     index += 1
                     await queue.put(job)
-            for _ in range(self.config.connections):
+            for _ in range(workers):
                 await queue.put(None)
 
         async def work() -> None:
@@ -104,7 +106,7 @@ class Engine:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(produce())
-                for _ in range(self.config.connections):
+                for _ in range(workers):
                     group.create_task(work())
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
@@ -148,12 +150,13 @@ class Engine:
         """One folder listing, under the host's limits and the retry policy."""
         source = Source(url, self._headers, self._credentials, driver)
         host = self.host(url)
-        async with self.slot(url):
+        async with self.slot(url) as slot:
             return await retrying(
                 self.config.retry_policy,
                 lambda: limited(host, lambda: driver.list_folder(source)),
                 progress=lambda: 0,
                 on_retry=self.retry_hook(None),
+                slot=slot,
             )
 
     @staticmethod
@@ -210,11 +213,9 @@ class Engine:
             limit = self._hosts[host] = HostLimit(self.config.per_host)
         return limit
 
-    @asynccontextmanager
-    async def slot(self, url: str) -> AsyncIterator[None]:
-        """One connection: the host's bound first, then the global one."""
-        async with self.host(url).hold(), self._slots:
-            yield
+    def slot(self, url: str) -> Slot:
+        """One connection's place: the host's bound first, then the run's."""
+        return Slot(self.host(url), self._slots)
 
     def retry_hook(self, index: int | None) -> RetryHook:
         def hook(error: DownloadError, delay: float) -> None:

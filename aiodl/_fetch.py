@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -34,7 +33,7 @@ from ._config import Config
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import DownloadError, FileChangedError, IntegrityError
 from ._journal import Checkpoint, Journal
-from ._limits import HostLimit, limited
+from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
 from ._models import Event, Request, Result, Started
 from ._names import choose_name
@@ -77,7 +76,7 @@ class Services(Protocol):
     checked_folders: set[Path]
     synced_folders: set[Path]
 
-    def slot(self, url: str) -> AbstractAsyncContextManager[None]: ...
+    def slot(self, url: str) -> Slot: ...
 
     def host(self, url: str) -> HostLimit: ...
 
@@ -97,9 +96,11 @@ class FileDownload:
         self._services = services
         self._config = services.config
         self._journaled = False
+        self._slot: Slot | None = None
 
     async def run(self) -> Result:
-        async with self._services.slot(self._source.url):
+        async with self._services.slot(self._source.url) as slot:
+            self._slot = slot
             try:
                 return await self._attempt(resume=True)
             except FileChangedError as error:
@@ -202,6 +203,7 @@ class FileDownload:
             lambda: limited(host, lambda: source.driver.open(source, start, None, known)),
             progress=lambda: 0,
             on_retry=self._services.retry_hook(self._job.index),
+            slot=self._slot,
         )
 
     async def _stage(
@@ -314,6 +316,7 @@ class FileDownload:
         self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None
     ) -> Transfer:
         config, services, url = self._config, self._services, self._source.url
+        assert self._slot is not None
         return Transfer(
             source=self._source,
             part=part,
@@ -322,6 +325,7 @@ class FileDownload:
             min_segment_size=config.min_segment_size,
             policy=config.retry_policy,
             slot=lambda: services.slot(url),
+            held=self._slot,
             host=services.host(url),
             on_retry=services.retry_hook(self._job.index),
             on_progress=services.progress_hook(self._job.index),

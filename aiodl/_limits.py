@@ -96,3 +96,43 @@ async def limited(host: HostLimit, action: Callable[[], Awaitable[T]]) -> T:
         host.lower()
         await host.requeue()
         raise
+
+
+class Slot:
+    """One connection's place: under its host's limit and under the run's.
+
+    ``paused`` gives both back while the holder only waits (a retry's backoff, perhaps a
+    server's Retry-After), so other files can use them meanwhile, and takes them again
+    before the next try.
+    """
+
+    def __init__(self, host: HostLimit, run: asyncio.Semaphore) -> None:
+        self._host, self._run = host, run
+        self._held = False
+
+    async def __aenter__(self) -> Slot:
+        await self._host.acquire()
+        try:
+            await self._run.acquire()
+        except BaseException:
+            self._host.release()
+            raise
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._held:
+            self._release()
+
+    def _release(self) -> None:
+        self._held = False
+        self._run.release()
+        self._host.release()
+
+    @asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        self._release()
+        try:
+            yield
+        finally:
+            await self.__aenter__()  # cancelled here: not held, so the exit releases nothing

@@ -26,7 +26,7 @@ from ._exceptions import (
     HTTPStatusError,
     TransferError,
 )
-from ._limits import HostLimit
+from ._limits import HostLimit, Slot
 from ._planner import Segment, plan, plan_gaps, steal
 from ._retry import RetryPolicy
 from ._writer import PartFile
@@ -35,7 +35,7 @@ T = TypeVar("T")
 FLUSH_BYTES = 1 << 20
 _UNKNOWN_END = sys.maxsize
 
-SlotFactory = Callable[[], AbstractAsyncContextManager[None]]
+SlotFactory = Callable[[], AbstractAsyncContextManager[Slot]]
 RetryHook = Callable[[DownloadError, float], None]
 ProgressHook = Callable[[int], None]
 
@@ -46,12 +46,14 @@ async def retrying(
     *,
     progress: Callable[[], int],
     on_retry: RetryHook,
+    slot: Slot | None = None,
 ) -> T:
     """Run ``action`` until it succeeds or ``policy`` gives up (then its error is raised).
 
     A try that moved ``progress`` forward resets the count: a flaky link that drops every
     100 MB must not exhaust the retries of a 10 GB file, while a server that delivers
-    nothing fails after ``retries`` tries.
+    nothing fails after ``retries`` tries. While waiting between tries, ``slot`` (the
+    connection place the caller holds) is lent to others.
     """
     attempt = 0
     while True:
@@ -66,7 +68,11 @@ async def retrying(
                 raise
             on_retry(error, delay)
             attempt += 1
-            await asyncio.sleep(delay)
+            if slot is None:
+                await asyncio.sleep(delay)
+            else:
+                async with slot.paused():
+                    await asyncio.sleep(delay)
 
 
 def _retry_delay(policy: RetryPolicy, attempt: int, error: DownloadError) -> float | None:
@@ -98,7 +104,8 @@ class Transfer:
     split: int
     min_segment_size: int
     policy: RetryPolicy
-    slot: SlotFactory
+    slot: SlotFactory  # a place for an extra worker
+    held: Slot  # the place the file holds already: its first worker's
     host: HostLimit
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
@@ -117,7 +124,7 @@ class Transfer:
             except RangeIgnored:
                 self.info = dataclasses.replace(self.info, ranged=False)
                 self.part.restart()  # a stream from byte 0 reuses nothing
-            probe = await self._retrying(lambda: self._open(0, None), lambda: 0)
+            probe = await self._retrying(lambda: self._open(0, None), lambda: 0, self.held)
         return await self._run_stream(probe)
 
     async def _run_segments(self, probe: Body) -> int:
@@ -132,11 +139,11 @@ class Transfer:
         first = self._claim_next()
         assert first is not None
         if len(self._segments) == 1:  # a small file: no task group, no extra task
-            await self._work(first, probe)
+            await self._work(first, probe, self.held)
         else:
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(self._work(first, probe))
+                    group.create_task(self._work(first, probe, self.held))
                     for _ in range(min(self.split, len(self._segments)) - 1):
                         group.create_task(self._work_with_slot())
             except BaseExceptionGroup as failures:
@@ -150,7 +157,7 @@ class Transfer:
         """One stream from byte 0; an unknown size ends at the end of the body."""
         end = self.info.size if self.info.size is not None else _UNKNOWN_END
         segment = Segment(0, end)
-        await self._fetch(segment, probe)
+        await self._fetch(segment, probe, self.held)
         if self.info.size is None:
             self.part.truncate(segment.pos)
         return segment.pos
@@ -160,20 +167,20 @@ class Transfer:
         task = asyncio.current_task()
         assert task is not None
         self._waiting.add(task)
-        async with self.slot():
+        async with self.slot() as slot:
             self._waiting.discard(task)
             segment = self._claim_next()
             if segment is not None:
-                await self._work(segment, None)
+                await self._work(segment, None, slot)
 
-    async def _work(self, segment: Segment, body: Body | None) -> None:
+    async def _work(self, segment: Segment, body: Body | None, slot: Slot) -> None:
         """Fetch ``segment``, then keep stealing work until none is worth a request."""
         self._active += 1
         try:
             current: Segment | None = segment
             while current is not None:
                 try:
-                    await self._fetch(current, body)
+                    await self._fetch(current, body, slot)
                 except _SteppedBack:
                     self._claimed.discard(current)  # left for the workers still active
                     return
@@ -204,8 +211,9 @@ class Transfer:
             self._claimed.add(thief)
         return thief
 
-    async def _fetch(self, segment: Segment, body: Body | None) -> None:
-        """Fill ``segment``, reopening from where it stopped after each failure."""
+    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot) -> None:
+        """Fill ``segment``, reopening from where it stopped after each failure (lending
+        ``slot`` to others while it waits to try again)."""
         opened = [body]
 
         async def attempt() -> None:
@@ -219,7 +227,7 @@ class Transfer:
             finally:
                 await current.aclose()
 
-        await self._retrying(attempt, lambda: segment.pos)
+        await self._retrying(attempt, lambda: segment.pos, slot)
 
     def _request_end(self, segment: Segment) -> int | None:
         return None if segment.end == _UNKNOWN_END else segment.end
@@ -246,8 +254,12 @@ class Transfer:
     async def _open(self, start: int, end: int | None) -> Body:
         return await self.source.driver.open(self.source, start, end, self.info)
 
-    async def _retrying(self, action: Callable[[], Awaitable[T]], progress: Callable[[], int]) -> T:
-        return await retrying(self.policy, action, progress=progress, on_retry=self.on_retry)
+    async def _retrying(
+        self, action: Callable[[], Awaitable[T]], progress: Callable[[], int], slot: Slot
+    ) -> T:
+        return await retrying(
+            self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
+        )
 
     async def _pump(self, body: Body, segment: Segment) -> None:
         """Copy the body into the part file until the segment's (shrinking) end.

@@ -225,3 +225,17 @@ async def test_client_errors_are_not_retried(http_server: FaultServer, tmp_path:
     assert isinstance(result.error, aiodl.HTTPStatusError)
     assert result.error.status == 403
     assert len(http_server.requests_for("forbidden.bin")) == 1
+
+
+async def test_a_file_waiting_out_retry_after_lends_its_connection(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """One connection in all: while the first file waits out Retry-After, the second is
+    fetched, instead of the connection sitting idle for the whole wait."""
+    busy = http_server.add("busy.bin", b"later", statuses=[503], retry_after="1")
+    free = http_server.add("free.bin", b"now")
+    results = await aiodl.download_many([busy, free], tmp_path, connections=1, backoff=0.01)
+    assert [r.ok for r in results] == [True, True]
+    busy_tries = http_server.requests_for("busy.bin")
+    [free_get] = http_server.requests_for("free.bin")
+    assert busy_tries[0].at < free_get.at < busy_tries[1].at
