@@ -97,16 +97,25 @@ def server_digest(headers: Mapping[str, str], whole_file: bool) -> Checksum | No
     """The strongest digest a response names for the whole file, if it names one.
 
     ``Repr-Digest`` and legacy ``Digest`` describe the whole representation even in a
-    206; ``Content-Digest`` describes only the body sent, so it counts only when that
-    body is the whole file (``whole_file``).
+    206; so do Artifactory's ``X-Checksum-Sha256``/``-Sha1``/``-Md5`` (hex).
+    ``Content-Digest`` and ``Content-MD5`` describe only the body sent, so they count only
+    when that body is the whole file (``whole_file``).
     """
-    candidates = [("Repr-Digest", headers.get("Repr-Digest")), ("Digest", headers.get("Digest"))]
+    named = [("Repr-Digest", headers.get("Repr-Digest")), ("Digest", headers.get("Digest"))]
     if whole_file:
-        candidates.append(("Content-Digest", headers.get("Content-Digest")))
-    for header, value in candidates:
+        named.append(("Content-Digest", headers.get("Content-Digest")))
+        named.append(
+            ("Content-MD5", f"md5={headers['Content-MD5']}" if "Content-MD5" in headers else None)
+        )
+    for header, value in named:
         found = _strongest(parse_digest_header(value or ""))
         if found is not None:
             return Checksum(found[0], found[1], f"the server's {header} header")
+    for algorithm in ("sha256", "sha1", "md5"):
+        header = f"X-Checksum-{algorithm.capitalize()}"
+        value = headers.get(header, "").strip().lower()
+        if len(value) == ALGORITHMS[algorithm] and _is_hex(value):
+            return Checksum(algorithm, value, f"the server's {header} header")
     return None
 
 

@@ -167,17 +167,29 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def report(results: list[Result], seconds: float, args: argparse.Namespace) -> None:
+def report(
+    results: list[Result], requests: list[Request], seconds: float, args: argparse.Namespace
+) -> None:
     """``--json`` lines on stdout, the failed list, and a summary on stderr."""
     if args.json:
         for result in results:
             print(json.dumps(result_json(result)), flush=False)
     if args.failed_list:
-        Path(args.failed_list).write_text(
-            "".join(f"{r.url}\n" for r in results if not r.ok), encoding="utf-8"
-        )
+        Path(args.failed_list).write_text(failed_input(results, requests), encoding="utf-8")
     if not args.quiet:
         summarize(results, seconds, sys.stderr)
+
+
+def failed_input(results: list[Result], requests: list[Request]) -> str:
+    """The sources that failed, as an input file that retries them with ``-i``: each URL
+    as given (a token in it is needed to fetch it again), with its ``out=`` name. A folder
+    is listed once however many of its files failed; a rerun skips the complete ones."""
+    failed = sorted({result.index for result in results if not result.ok})
+    lines = []
+    for index in failed:
+        request = requests[index]
+        lines.append(f"{request.url}\n" + (f"  out={request.path}\n" if request.path else ""))
+    return "".join(lines)
 
 
 def result_json(result: Result) -> dict[str, Any]:
@@ -223,5 +235,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aiodl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    report(results, time.perf_counter() - started, args)
+    report(results, requests, time.perf_counter() - started, args)
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED

@@ -91,9 +91,9 @@ class Engine:
 
         async def produce() -> None:
             index = 0
-            for source in sources:
+            for position, source in enumerate(sources):
                 async for job in self._jobs(as_request(source)):
-                    job.index = index
+                    job.index, job.source = index, position
                     index += 1
                     await queue.put(job)
             for _ in range(workers):
@@ -143,7 +143,7 @@ class Engine:
     def _refused(self, request: Request, item: Refused) -> Job:
         url = mask_url(item.url)
         item.error.url = url
-        log.warning("not fetching %s: %s", url, item.error)
+        log.info("not fetching %s: %s", url, item.error)
         return Job(Request(item.url, headers=request.headers), url, refused=item.error)
 
     async def _list(self, driver: TreeDriver, url: str) -> list[Entry]:
@@ -179,12 +179,12 @@ class Engine:
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
             result = Result(url, job.path, ok=False, error=DownloadError(message, url=url))
-        result = dataclasses.replace(result, seconds=time.monotonic() - began)
+        result = dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
         if result.error is None:
             self.report(Finished(job.index, result))
             return result
-        if job.refused is None:
-            log.warning("failed %s: %s", url, result.error)
+        if job.refused is None:  # info: the Result carries it, the caller decides
+            log.info("failed %s: %s", url, result.error)
         self.report(Failed(job.index, result))
         return result
 
@@ -221,7 +221,7 @@ class Engine:
         def hook(error: DownloadError, delay: float) -> None:
             log.info("retrying in %.1fs after: %s", delay, error)
             if index is not None:
-                self.report(Retried(index, str(error), delay))
+                self.report(Retried(index, str(error), delay, error))
 
         return hook
 

@@ -60,7 +60,8 @@ class Job:
     url: str
     listed: Entry | None = None
     refused: DownloadError | None = None
-    index: int = -1
+    index: int = -1  # the file's number in this run (events carry it)
+    source: int = -1  # the position of its source among the sources given
     path: Path | None = None
 
 

@@ -48,6 +48,10 @@ async def _translated(url: str) -> AsyncIterator[None]:
         yield
     except TimeoutError as error:
         raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
+    except aiohttp.ClientPayloadError as error:
+        # Its text names aiohttp's parser states (and an internal code that looks like a
+        # status); what happened is simply that the body stopped short.
+        raise TransferError("the response body ended early", url=mask_url(url)) from error
     except _READ_ERRORS as error:
         message = f"{type(error).__name__}: {_safe_reason(error)}"
         raise TransferError(message, url=mask_url(url)) from error
@@ -170,7 +174,7 @@ def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
     url = mask_url(str(response.url))
     raise HTTPStatusError(
-        f"HTTP {response.status} {response.reason or ''}".rstrip() + f" for {url}",
+        f"HTTP {response.status} {response.reason or ''}".rstrip(),
         status=response.status,
         url=url,
         retry_after=retry_after,

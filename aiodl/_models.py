@@ -48,7 +48,8 @@ class Result:
     ``ok`` False always comes with ``error``; ``path`` is where the file is (or would have
     been); ``skipped`` marks a complete file that was already there; ``resumed`` marks a
     download that reused bytes from an earlier run; ``seconds`` is how long this file
-    took, from its turn to its end.
+    took, from its turn to its end; ``index`` is the position of its source among the
+    sources given (the files of a folder URL share their folder's).
     """
 
     url: str
@@ -59,6 +60,7 @@ class Result:
     resumed: bool = False
     skipped: bool = False
     seconds: float = 0.0
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,13 @@ class Advanced:
 
 @dataclass(frozen=True)
 class Retried:
-    """A request for file ``index`` failed and is tried again after ``delay`` seconds."""
+    """A request for file ``index`` failed and is tried again after ``delay`` seconds;
+    ``error`` is what went wrong (``reason`` is its text)."""
 
     index: int
     reason: str
     delay: float
+    error: DownloadError | None = None
 
 
 @dataclass(frozen=True)

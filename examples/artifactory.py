@@ -8,8 +8,10 @@ user of the host), ``--json`` gives a machine-readable outcome per file and
 
 The repository is a small aiohttp app this script runs on 127.0.0.1: it answers 401
 without the ``X-JFrog-Art-Api`` key, one artifact is busy once (503, ``Retry-After: 1``)
-and two listed ones do not exist (404). The script runs the CLI, retries the failed list
-once (still 404), and checks every downloaded file against the repository's sha256.
+and two listed ones do not exist (404). Like Artifactory it sends each file's sha256 as
+``X-Checksum-Sha256``, which aiodl checks before a file is renamed into place. The script
+runs the CLI, retries the failed list once (still 404), and checks every downloaded file
+against the repository's sha256 itself too.
 
     python examples/artifactory.py
     AIODL_EXAMPLE_ARTIFACTS=10 AIODL_EXAMPLE_KIB=64 python examples/artifactory.py

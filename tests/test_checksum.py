@@ -109,3 +109,16 @@ def test_file_digest_reads_the_whole_file(tmp_path: Path) -> None:
         assert file_digest(fd, "sha256") == hashlib.sha256(data).hexdigest()
     finally:
         os.close(fd)
+
+
+def test_artifactory_and_content_md5_headers() -> None:
+    artifactory = {"X-Checksum-Sha1": hashlib.sha1(b"x").hexdigest(), "X-Checksum-Md5": MD5}
+    found = server_digest(artifactory, whole_file=False)
+    assert found is not None
+    assert (found.algorithm, found.origin) == ("sha1", "the server's X-Checksum-Sha1 header")
+    md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
+    assert server_digest({"Content-MD5": md5}, whole_file=False) is None  # a range's digest
+    whole = server_digest({"Content-MD5": md5}, whole_file=True)
+    assert whole is not None
+    assert whole.hexdigest == MD5
+    assert server_digest({"X-Checksum-Sha256": "not hex"}, whole_file=True) is None

@@ -236,3 +236,22 @@ async def test_sigint_keeps_a_resumable_part(http_server: FaultServer, tmp_path:
     assert code == 0, err2
     assert json.loads(out)["resumed"] is True
     assert (tmp_path / "big.bin").read_bytes() == bytes(6 << 20)
+
+
+async def test_failed_list_keeps_urls_as_given_and_their_names(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """A token in a URL is needed to fetch it again, and out= keeps the file's place."""
+    good = http_server.add("good.txt", b"good")
+    bad = http_server.url("missing.bin") + "?token=s3cret&x=1"
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"{good}\n{bad}\n  out=deep/name.bin\n")
+    failed = tmp_path / "failed.txt"
+    code, _, err = await run_cli(
+        "-q", "-d", str(tmp_path / "d"), "-i", str(listing), "--failed-list", str(failed)
+    )
+    assert code == 1, err
+    assert failed.read_text() == f"{bad}\n  out=deep/name.bin\n"
+    [again] = list(read_input(iter(failed.read_text().splitlines())))
+    assert (again.url, again.path) == (bad, "deep/name.bin")
+    assert "s3cret" not in err
