@@ -17,6 +17,7 @@ from ._exceptions import (
     FTPError,
     HTTPStatusError,
     IntegrityError,
+    LocalFileError,
     TransferError,
     UnsafePathError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Finished",
     "HTTPStatusError",
     "IntegrityError",
+    "LocalFileError",
     "Request",
     "Result",
     "Retried",

@@ -84,7 +84,7 @@ class _Drivers(Mapping[str, Driver]):
                 from ._http import HTTPDriver
 
                 settings = self._settings
-                self._http = HTTPDriver.start(
+                self._http = HTTPDriver(
                     settings.timeout, settings.connections, settings.verify, settings.max_redirects
                 )
             return self._http

@@ -26,7 +26,7 @@ from ._checksum import Checksum
 from ._commit import Committer, finish
 from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, LocalFileError
 from ._fetch import FileDownload, Job
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
@@ -178,7 +178,7 @@ class Engine:
             result = Result(url, job.path, ok=False, error=error)
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
-            result = Result(url, job.path, ok=False, error=DownloadError(message, url=url))
+            result = Result(url, job.path, ok=False, error=LocalFileError(message, url=url))
         result = dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
         if result.error is None:
             self.report(Finished(job.index, result))

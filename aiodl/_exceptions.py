@@ -8,7 +8,8 @@
     │   └── FileChangedError   the file changed on the server (ETag, date or size differ)
     ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
     ├── DownloadTimeout        connecting or reading stalled past ``timeout`` on every try
-    └── FTPError               an FTP server refused or broke the transfer
+    ├── FTPError               an FTP server refused or broke the transfer
+    └── LocalFileError         the destination could not be written (disk full, no access)
 
 Misuse of the API (an invalid option value) raises ``ValueError``/``TypeError`` instead:
 those are bugs in the caller, not download failures.
@@ -81,3 +82,10 @@ class DownloadTimeout(DownloadError):
 
 class FTPError(DownloadError):
     """An FTP server refused the login or the transfer."""
+
+
+class LocalFileError(DownloadError):
+    """Writing the destination failed: the disk is full, access is denied, an I/O error.
+
+    Not retried: the server is not at fault, and nothing partial reaches the final path.
+    """

@@ -1,4 +1,9 @@
-"""The HTTP(S) driver: ranged GETs over one aiohttp session.
+"""The HTTP(S) driver: ranged GETs, redirects and version checks on either transport.
+
+Plain ``http://`` goes over our own sockets (``_rawhttp``: bodies spliced into the file);
+``https://`` over an aiohttp session (``_tlshttp``), made when the first such URL comes.
+Both answer with the same shape (status, reason, headers, url, ``body()``, ``close()``),
+so everything here (redirects, Content-Range checks, version checks) is written once.
 
 There is no HEAD probe. The first request of a file is ``GET`` with ``Range: bytes=0-``:
 a 206 reveals the size, range support and validators and already streams the first
@@ -8,25 +13,23 @@ a round trip per file and cannot be misled by a HEAD that lies or is refused.
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlsplit
 
-import aiohttp
 from multidict import CIMultiDictProxy
 
 from ._checksum import server_digest
-from ._driver import Body, RangeIgnored, RemoteFile, Sink, Source
+from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     DownloadError,
-    DownloadTimeout,
     FileChangedError,
     HTTPStatusError,
     IntegrityError,
-    TransferError,
 )
+from ._rawhttp import RawPool, translated
 from ._retry import parse_retry_after
 from ._rules import (
     mask_url,
@@ -37,92 +40,47 @@ from ._rules import (
     redirect_url,
 )
 
+if TYPE_CHECKING:
+    from ._tlshttp import TLSClient
+
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_READ_ERRORS = (aiohttp.ClientError, OSError)
 
 
-@asynccontextmanager
-async def _translated(url: str) -> AsyncIterator[None]:
-    """Turn aiohttp and socket errors into the aiodl tree, with the URL masked."""
-    try:
-        yield
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
-    except aiohttp.ClientPayloadError as error:
-        # Its text names aiohttp's parser states (and an internal code that looks like a
-        # status); what happened is simply that the body stopped short.
-        raise TransferError("the response body ended early", url=mask_url(url)) from error
-    except _READ_ERRORS as error:
-        message = f"{type(error).__name__}: {_safe_reason(error)}"
-        raise TransferError(message, url=mask_url(url)) from error
+class Response(Protocol):
+    """A response whose head has arrived, from either transport."""
 
+    @property
+    def status(self) -> int: ...
 
-def _safe_reason(error: BaseException) -> str:
-    """The error text without URLs aiohttp may embed (they could hold credentials)."""
-    text = str(error)
-    for word in text.split():
-        if "://" in word:
-            text = text.replace(word, mask_url(word.strip("'\",()")))
-    return text
+    @property
+    def reason(self) -> str: ...
 
+    @property
+    def url(self) -> str: ...
 
-class HTTPBody:
-    """One response body, written as it arrives."""
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
 
-    def __init__(self, response: aiohttp.ClientResponse, info: RemoteFile) -> None:
-        self._response = response
-        self.info = info
-        self._rest: memoryview | None = None  # what the last call's limit cut off
+    def body(self, info: RemoteFile) -> Body: ...
 
-    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
-        """Wait for the next chunk, add what else has already arrived (up to ``limit``),
-        and write it all with one positional write: few syscalls when data comes fast,
-        and nothing is held back waiting for more."""
-        content = self._response.content
-        chunk: bytes | memoryview = self._rest or await self._next()
-        self._rest = None
-        chunks: list[bytes | memoryview] = []
-        total = 0
-        while chunk:
-            if len(chunk) > limit - total:
-                self._rest = memoryview(chunk)[limit - total :]
-                chunk = memoryview(chunk)[: limit - total]
-            chunks.append(chunk)
-            total += len(chunk)
-            if total >= limit:
-                break
-            try:
-                chunk = content.read_nowait(limit - total)
-            except _READ_ERRORS:
-                break  # the next call's readany raises it, after these bytes are kept
-        if chunks:
-            sink.write(offset, chunks)
-        return total
-
-    async def _next(self) -> bytes:
-        async with _translated(self.info.url):
-            return await self._response.content.readany()
-
-    async def aclose(self) -> None:
-        self._response.close()
+    def close(self) -> None: ...
 
 
 class HTTPDriver:
     """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
 
-    def __init__(self, session: aiohttp.ClientSession, max_redirects: int) -> None:
-        self._session = session
+    def __init__(
+        self, timeout: float, connections: int, verify: bool | ssl.SSLContext, max_redirects: int
+    ) -> None:
+        self._raw = RawPool(timeout)
+        self._tls: TLSClient | None = None
+        self._tls_options = (timeout, connections, verify)
         self._max_redirects = max_redirects
 
-    @classmethod
-    def start(
-        cls, timeout: float, connections: int, verify: bool | ssl.SSLContext, max_redirects: int
-    ) -> HTTPDriver:
-        """A driver with its own keep-alive session; ``aclose`` ends it."""
-        return cls(new_session(timeout, connections, verify), max_redirects)
-
     async def aclose(self) -> None:
-        await wait_closed(self._session)
+        self._raw.close()
+        if self._tls is not None:
+            await self._tls.aclose()
 
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
@@ -135,20 +93,18 @@ class HTTPDriver:
                 extra["If-Range"] = validator
         response = await self._get(source, extra)
         try:
-            info = _describe(response, start, end, known)
+            async with translated(response.url):
+                info = _describe(response, start, end, known)
+                return response.body(info)
         except BaseException:
             response.close()
             raise
-        return HTTPBody(response, info)
 
-    async def _get(self, source: Source, extra: dict[str, str]) -> aiohttp.ClientResponse:
+    async def _get(self, source: Source, extra: dict[str, str]) -> Response:
         """GET with redirects followed by hand, so credentials never cross origins."""
         url, headers = source.url, dict(source.headers)
         for _ in range(self._max_redirects + 1):
-            async with _translated(url):
-                response = await self._session.get(
-                    url, headers={**headers, **extra}, allow_redirects=False
-                )
+            response = await self._exchange(url, {**headers, **extra})
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or location is None:
                 _raise_for_status(response)
@@ -159,6 +115,29 @@ class HTTPDriver:
             url = target
         raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
 
+    async def _exchange(self, url: str, headers: dict[str, str]) -> Response:
+        """One request on the transport the URL's scheme calls for."""
+        if urlsplit(url).scheme.lower() != "http":
+            return await self._secure().get(url, headers)
+        async with translated(url):
+            return await self._raw.get(url, _with_userinfo(url, headers))
+
+    def _secure(self) -> TLSClient:
+        if self._tls is None:
+            from ._tlshttp import TLSClient  # aiohttp is imported only for HTTPS
+
+            self._tls = TLSClient(*self._tls_options)
+        return self._tls
+
+
+def _with_userinfo(url: str, headers: dict[str, str]) -> dict[str, str]:
+    """``http://user:pass@host/`` means basic authentication, as in curl and aiohttp."""
+    parts = urlsplit(url)
+    if parts.username is None or any(name.lower() == "authorization" for name in headers):
+        return headers
+    login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {**headers, "Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
+
 
 def _if_range(known: RemoteFile) -> str | None:
     """The validator for If-Range: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
@@ -167,14 +146,14 @@ def _if_range(known: RemoteFile) -> str | None:
     return known.last_modified
 
 
-def _raise_for_status(response: aiohttp.ClientResponse) -> None:
+def _raise_for_status(response: Response) -> None:
     if response.status in (200, 206, 416):
         return  # 416 is read by _describe: an empty file, or a file that shrank
     response.close()
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-    url = mask_url(str(response.url))
+    url = mask_url(response.url)
     raise HTTPStatusError(
-        f"HTTP {response.status} {response.reason or ''}".rstrip(),
+        f"HTTP {response.status} {response.reason}".rstrip(),
         status=response.status,
         url=url,
         retry_after=retry_after,
@@ -182,11 +161,11 @@ def _raise_for_status(response: aiohttp.ClientResponse) -> None:
 
 
 def _describe(
-    response: aiohttp.ClientResponse, start: int, end: int | None, known: RemoteFile | None
+    response: Response, start: int, end: int | None, known: RemoteFile | None
 ) -> RemoteFile:
     """Check the response against the request and what we knew; describe the file."""
     headers = response.headers
-    url = str(response.url)
+    url = response.url
     if response.status == 416:
         return _unsatisfiable(response, start, known)
     if response.status == 200:
@@ -221,13 +200,11 @@ def _describe(
     return info
 
 
-def _unsatisfiable(
-    response: aiohttp.ClientResponse, start: int, known: RemoteFile | None
-) -> RemoteFile:
+def _unsatisfiable(response: Response, start: int, known: RemoteFile | None) -> RemoteFile:
     """A 416: to ``bytes=0-`` with ``bytes */0`` the file is empty; to a range of a file we
     know, the file no longer reaches that far (it changed); else a plain error."""
     parsed = response.headers.get("Content-Range", "")
-    url = str(response.url)
+    url = response.url
     if start == 0 and known is None and parsed == "bytes */0":
         return RemoteFile(url, 0, ranged=False)
     if known is not None:
@@ -272,29 +249,3 @@ def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
     ):
         if old is not None and new is not None and old != new:
             raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
-
-
-def new_session(
-    timeout: float, connections: int, verify: bool | ssl.SSLContext
-) -> aiohttp.ClientSession:
-    """One keep-alive session for a whole run; raw bytes, our own redirect handling.
-
-    ``verify`` True checks certificates against the system CAs, an SSLContext is used as
-    given (a private CA), and False turns checking off (an explicit opt-in).
-    """
-    tls: bool | ssl.SSLContext = True if verify is True else verify
-    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, ssl=tls)
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
-        auto_decompress=False,
-        read_bufsize=1 << 20,
-        raise_for_status=False,
-        trust_env=False,
-    )
-
-
-async def wait_closed(session: aiohttp.ClientSession) -> None:
-    """Close the session and give SSL transports the tick they need to shut down."""
-    await session.close()
-    await asyncio.sleep(0)

@@ -14,8 +14,10 @@ import contextlib
 import fcntl
 import os
 import socket
+from collections.abc import Iterator
 
 from ._driver import Sink
+from ._exceptions import LocalFileError
 
 # One splice moves at most a pipe's capacity; 1 MiB is Linux's default pipe-max-size.
 _PIPE_SIZE = 1 << 20
@@ -60,11 +62,15 @@ class SocketReader:
         return not await self.read(1)
 
     def close(self) -> None:
-        self._sock.close()
+        self.detach().close()
+
+    def detach(self) -> socket.socket:
+        """Stop reading (the pipe goes) and hand the socket back, open, for another use."""
         if self._pipe is not None:
             for fd in self._pipe:
                 os.close(fd)
             self._pipe = None
+        return self._sock
 
     async def _splice(self, fd: int, offset: int, limit: int) -> int:
         reader, writer = self._pipe or self._open_pipe()
@@ -80,8 +86,9 @@ class SocketReader:
             except BlockingIOError:
                 await self._readable()
         moved = 0
-        while moved < got:  # the pipe holds them all; the file takes them in one or more
-            moved += os.splice(reader, fd, got - moved, offset_dst=offset + moved)
+        with _file_side():
+            while moved < got:  # the pipe holds them all; the file takes them in one or more
+                moved += os.splice(reader, fd, got - moved, offset_dst=offset + moved)
         return got
 
     def _open_pipe(self) -> tuple[int, int]:
@@ -102,8 +109,9 @@ class SocketReader:
             except BlockingIOError:
                 await self._readable()
         written = 0
-        while written < got:
-            written += os.pwrite(fd, view[written:got], offset + written)
+        with _file_side():
+            while written < got:
+                written += os.pwrite(fd, view[written:got], offset + written)
         return got
 
     async def _readable(self) -> None:
@@ -122,6 +130,16 @@ class SocketReader:
                 await ready
         finally:
             loop.remove_reader(fd)
+
+
+@contextlib.contextmanager
+def _file_side() -> Iterator[None]:
+    """A failing write is the destination's fault (disk full, I/O error), not the
+    connection's: it must not be retried as a transfer error."""
+    try:
+        yield
+    except OSError as error:
+        raise LocalFileError(f"writing the part file failed: {error.strerror or error}") from error
 
 
 async def connect(address: str, port: int) -> socket.socket:

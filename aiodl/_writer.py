@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from ._exceptions import DownloadError, IntegrityError, UnsafePathError
+from ._exceptions import DownloadError, IntegrityError, LocalFileError, UnsafePathError
 from ._names import part_name
 from ._ranges import RangeSet
 
@@ -144,7 +144,10 @@ class PartFile:
         buffers = list(chunks)
         while buffers:
             batch = buffers[:_IOV_MAX]
-            written = os.pwritev(self._fd, batch, offset)
+            try:
+                written = os.pwritev(self._fd, batch, offset)
+            except OSError as error:
+                raise LocalFileError(f"writing {self.path} failed: {error.strerror}") from error
             self.written(offset, written)
             offset += written
             buffers = _drop_written(buffers, written)

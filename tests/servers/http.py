@@ -49,6 +49,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     at: float
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
     @property
     def range_start(self) -> int | None:
@@ -94,8 +95,9 @@ class FaultServer:
         return [s for s in self.seen if s.path == f"/{name}" and s.method == method]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         self.seen.append(
-            Seen(request.method, request.path, dict(request.headers), time.monotonic())
+            Seen(request.method, request.path, dict(request.headers), time.monotonic(), peer)
         )
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -1,0 +1,242 @@
+"""Plain HTTP (``http://``) on our own sockets: a keep-alive pool, one GET at a time per
+connection, heads parsed by the sans-IO ``_http1``, bodies moved into the file by
+``_sockcopy`` (splice).
+
+Measured against nginx on loopback (prototype, same machine): one 1 GiB file over eight
+connections 0.60-0.79 s, where aiohttp's streams take 1.2 s; 2000 x 64 KiB over sixteen
+keep-alive connections 0.32-0.40 s. HTTPS stays on aiohttp: TLS is decrypted in user
+space, so there is nothing to splice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDictProxy
+
+from ._driver import RemoteFile, Sink
+from ._exceptions import DownloadTimeout, TransferError
+from ._http1 import (
+    ChunkedDecoder,
+    Framing,
+    Head,
+    HeadParser,
+    ProtocolError,
+    framing,
+    keeps_alive,
+    request,
+)
+from ._rules import mask_url
+from ._sockcopy import SocketReader, connect
+
+_Server = tuple[str, int]
+
+
+@asynccontextmanager
+async def translated(url: str) -> AsyncIterator[None]:
+    """Socket errors and malformed responses into the aiodl tree, with the URL masked.
+
+    (File-side failures are LocalFileError already and pass through.)
+    """
+    try:
+        yield
+    except TimeoutError as error:
+        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
+    except OSError as error:
+        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from error
+    except ProtocolError as error:
+        raise TransferError(f"malformed response: {error}", url=mask_url(url)) from None
+
+
+@dataclass
+class RawResponse:
+    """A response whose head has arrived; its body is still on the socket."""
+
+    pool: RawPool
+    server: _Server
+    sock: socket.socket
+    head: Head
+    rest: bytes  # body bytes that came with the head
+    url: str
+
+    @property
+    def status(self) -> int:
+        return self.head.status
+
+    @property
+    def reason(self) -> str:
+        return self.head.reason
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self.head.headers
+
+    def body(self, info: RemoteFile) -> RawBody:
+        return RawBody(self, info)
+
+    def close(self) -> None:
+        """Drop the connection: its body is not wanted (or cannot be trusted)."""
+        self.sock.close()
+
+
+@dataclass
+class RawBody:
+    """The body of a ``RawResponse``, copied into the part file as it arrives."""
+
+    response: RawResponse
+    info: RemoteFile
+    _framing: Framing = field(init=False)
+    _left: int | None = field(init=False)  # bytes still due (None: until chunked/close ends)
+    _reader: SocketReader = field(init=False)
+    _decoder: ChunkedDecoder | None = field(default=None, init=False)
+    _pending: list[bytes] = field(default_factory=list, init=False)
+    _ended: bool = field(default=False, init=False)
+    _closed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._framing = framing(self.response.head)
+        kind, length = self._framing
+        self._left = length if kind == "length" else (0 if kind == "empty" else None)
+        expected = self._left if kind == "length" else None
+        self._reader = SocketReader(self.response.sock, self.response.pool.timeout, expected)
+        if kind == "chunked":
+            self._decoder = ChunkedDecoder()
+            self._pending = self._decoder.feed(self.response.rest)
+        elif self.response.rest:
+            self._pending = [self.response.rest]
+
+    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
+        if self._left == 0:
+            self._ended = True
+            return 0
+        async with translated(self.info.url):
+            if self._pending or self._decoder is not None:
+                return await self._copy_buffered(sink, offset, limit)
+            wanted = limit if self._left is None else min(limit, self._left)
+            moved = await self._reader.copy_to(sink, offset, wanted)
+        self._count(moved)
+        return moved
+
+    async def _copy_buffered(self, sink: Sink, offset: int, limit: int) -> int:
+        """Bytes that passed through Python: what came with the head, or a chunked body."""
+        while not self._pending and self._decoder is not None and not self._decoder.done:
+            data = await self._reader.read(1 << 20)
+            if not data:
+                break
+            self._pending = self._decoder.feed(data)
+        if self._decoder is not None and self._decoder.done and not self._pending:
+            self._ended = True
+            return 0
+        if self._left is not None:
+            limit = min(limit, self._left)  # bytes after the body are not the body's
+        chunks, total = [], 0
+        while self._pending and total < limit:
+            piece = self._pending.pop(0)
+            if total + len(piece) > limit:
+                piece, rest = piece[: limit - total], piece[limit - total :]
+                self._pending.insert(0, rest)
+            chunks.append(piece)
+            total += len(piece)
+        if chunks:
+            sink.write(offset, chunks)
+        self._count(total)
+        return total
+
+    def _count(self, moved: int) -> None:
+        if self._left is not None:
+            self._left -= moved
+        if not moved and self._decoder is None:
+            self._ended = True  # the server closed: the end of a close-delimited body
+
+    async def aclose(self) -> None:
+        """Pool the connection if its body was read to the end and it may be reused.
+
+        Idempotent: the engine closes the first body again after the transfer did, and a
+        connection pooled twice would carry two requests at once.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        reusable = (
+            (self._left == 0 or (self._decoder is not None and self._decoder.clean))
+            and not self._pending
+            and self._framing[0] != "close"
+            and keeps_alive(self.response.head)
+        )
+        if reusable:
+            self.response.pool.release(self.response.server, self._reader.detach())
+        else:
+            self._reader.close()
+
+
+class RawPool:
+    """Idle keep-alive connections per server, and the address each name resolved to."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._idle: dict[_Server, list[socket.socket]] = {}
+        self._addresses: dict[_Server, str] = {}
+
+    async def get(self, url: str, headers: dict[str, str]) -> RawResponse:
+        """Send a GET for ``url`` and read the response head (a pooled connection that the
+        server closed meanwhile is replaced once, at once)."""
+        parts = urlsplit(url)
+        server = (parts.hostname or "", parts.port or 80)
+        host = server[0] if server[1] == 80 else f"{server[0]}:{server[1]}"
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        payload = request(target, host, headers)
+        pooled = self._pooled(server)
+        if pooled is not None:
+            try:
+                return await self._exchange(pooled, server, payload, url)
+            except ConnectionError:
+                pass  # closed while idle: once more on a new connection
+        return await self._exchange(await self._connect(server), server, payload, url)
+
+    async def _exchange(
+        self, sock: socket.socket, server: _Server, payload: bytes, url: str
+    ) -> RawResponse:
+        loop = asyncio.get_running_loop()
+        parser = HeadParser()
+        try:
+            async with asyncio.timeout(self.timeout):
+                await loop.sock_sendall(sock, payload)
+            while True:
+                async with asyncio.timeout(self.timeout):
+                    data = await loop.sock_recv(sock, 1 << 16)
+                if not data:
+                    raise ConnectionResetError("the server closed the connection")
+                parsed = parser.feed(data)
+                if parsed is not None:
+                    return RawResponse(self, server, sock, parsed[0], parsed[1], url)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _pooled(self, server: _Server) -> socket.socket | None:
+        idle = self._idle.get(server)
+        return idle.pop() if idle else None
+
+    async def _connect(self, server: _Server) -> socket.socket:
+        address = self._addresses.get(server)
+        async with asyncio.timeout(self.timeout):
+            if address is None:
+                found = await asyncio.get_running_loop().getaddrinfo(
+                    server[0], server[1], type=socket.SOCK_STREAM
+                )
+                address = self._addresses[server] = str(found[0][4][0])
+            return await connect(address, server[1])
+
+    def release(self, server: _Server, sock: socket.socket) -> None:
+        self._idle.setdefault(server, []).append(sock)
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for sock in idle:
+                sock.close()
+        self._idle.clear()
