@@ -45,16 +45,16 @@ async def test_one_bad_file_does_not_fail_its_group(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
 
 
-async def test_cancelled_commit_still_completes_before_the_error(tmp_path: Path) -> None:
-    """The worker thread owns the file until the commit is over: cleanup after the
-    cancellation must find it done, never half done."""
+async def test_cancelled_commit_waits_for_its_flush_and_installs_nothing(tmp_path: Path) -> None:
+    """The worker thread uses the descriptor until the flush is over: the cancellation
+    is raised only then, nothing reaches the final path, and cleanup can discard."""
     committer = Committer(sync=True)
     part = written(tmp_path, "f", b"data")
     task = asyncio.create_task(committer.commit(part, 4, None))
-    await asyncio.sleep(0)  # the commit has started in its thread
+    await asyncio.sleep(0)  # the flush has started in its thread
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert (tmp_path / "f").read_bytes() == b"data"
-    part.discard()  # what the engine's cleanup does: harmless after an install
-    assert (tmp_path / "f").read_bytes() == b"data"
+    assert not (tmp_path / "f").exists()
+    part.discard()  # what the engine's cleanup does
+    assert list(tmp_path.iterdir()) == []
