@@ -103,7 +103,8 @@ class Slot:
 
     ``paused`` gives both back while the holder only waits (a retry's backoff, perhaps a
     server's Retry-After), so other files can use them meanwhile, and takes them again
-    before the next try.
+    before the next try. ``give_back`` returns them for good when the holder needs no
+    connection any more (it is a no-op when not held, as is the exit then).
     """
 
     def __init__(self, host: HostLimit, run: asyncio.Semaphore) -> None:
@@ -111,6 +112,16 @@ class Slot:
         self._held = False
 
     async def __aenter__(self) -> Slot:
+        await self.take()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.give_back()
+
+    async def take(self) -> None:
+        """Hold the place (again); nothing to do when already held."""
+        if self._held:
+            return
         await self._host.acquire()
         try:
             await self._run.acquire()
@@ -118,21 +129,17 @@ class Slot:
             self._host.release()
             raise
         self._held = True
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def give_back(self) -> None:
         if self._held:
-            self._release()
-
-    def _release(self) -> None:
-        self._held = False
-        self._run.release()
-        self._host.release()
+            self._held = False
+            self._run.release()
+            self._host.release()
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
-        self._release()
+        self.give_back()
         try:
             yield
         finally:
-            await self.__aenter__()  # cancelled here: not held, so the exit releases nothing
+            await self.take()  # cancelled here: not held, so the exit releases nothing

@@ -8,6 +8,8 @@ the file is not left to one slow connection.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -88,4 +90,24 @@ def steal(segments: list[Segment], min_size: int) -> Segment | None:
     mid = victim.pos + victim.remaining // 2
     thief = Segment(mid, victim.end)
     victim.end = mid
+    return thief
+
+
+def slowest(
+    speeds: Mapping[Segment, float], candidates: Iterable[Segment], factor: float
+) -> Segment | None:
+    """The candidate going ``factor`` times slower than the median of all ``speeds``, if
+    any: aria2's lowest-speed rule, relative to the file's own connections. A slow link
+    is then replaced instead of being left to finish the file's tail alone."""
+    measured = [segment for segment in candidates if segment in speeds and not segment.done]
+    if len(speeds) < 2 or not measured:
+        return None
+    victim = min(measured, key=lambda segment: speeds[segment])
+    return victim if speeds[victim] * factor < statistics.median(speeds.values()) else None
+
+
+def take_over(victim: Segment) -> Segment:
+    """All of ``victim``'s remaining bytes, as a new segment; the victim ends where it is."""
+    thief = Segment(victim.pos, victim.end)
+    victim.end = victim.pos
     return thief

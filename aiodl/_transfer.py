@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import random
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
@@ -27,12 +28,16 @@ from ._exceptions import (
     TransferError,
 )
 from ._limits import HostLimit, Slot
-from ._planner import Segment, plan, plan_gaps, steal
+from ._planner import Segment, plan, plan_gaps, slowest, steal, take_over
 from ._retry import RetryPolicy
 from ._writer import PartFile
 
 T = TypeVar("T")
 FLUSH_BYTES = 1 << 20
+# The lowest-speed rule: a connection this many times slower than the file's median,
+# measured over this long, is replaced when nothing else is left to split.
+SLOW_FACTOR = 4.0
+MEASURE_SECONDS = 1.0
 _UNKNOWN_END = sys.maxsize
 
 SlotFactory = Callable[[], AbstractAsyncContextManager[Slot]]
@@ -115,6 +120,8 @@ class Transfer:
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
     _active: int = 0
+    _workers: dict[Segment, asyncio.Task[None]] = dataclasses.field(default_factory=dict)
+    _meters: dict[Segment, tuple[float, int]] = dataclasses.field(default_factory=dict)
 
     async def run(self, probe: Body) -> int:
         """Download everything; ``probe`` is the open body that starts at byte 0."""
@@ -124,6 +131,7 @@ class Transfer:
             except RangeIgnored:
                 self.info = dataclasses.replace(self.info, ranged=False)
                 self.part.restart()  # a stream from byte 0 reuses nothing
+            await self.held.take()  # the first worker may have given it back
             probe = await self._retrying(lambda: self._open(0, None), lambda: 0, self.held)
         return await self._run_stream(probe)
 
@@ -141,13 +149,18 @@ class Transfer:
         if len(self._segments) == 1:  # a small file: no task group, no extra task
             await self._work(first, probe, self.held)
         else:
+            watcher: asyncio.Task[None] | None = None
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._work(first, probe, self.held))
                     for _ in range(min(self.split, len(self._segments)) - 1):
                         group.create_task(self._work_with_slot())
+                    watcher = asyncio.create_task(self._watch(group))
             except BaseExceptionGroup as failures:
                 raise first_failure(failures) from None
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
         missing = sum(segment.remaining for segment in self._segments)
         if missing:  # never commit a file with a hole, whatever went wrong above
             raise TransferError(f"{missing} bytes were left unfetched", url=self.source.url)
@@ -179,6 +192,9 @@ class Transfer:
         try:
             current: Segment | None = segment
             while current is not None:
+                task = asyncio.current_task()
+                assert task is not None
+                self._workers[current] = task
                 try:
                     await self._fetch(current, body, slot)
                 except _SteppedBack:
@@ -190,6 +206,20 @@ class Transfer:
             self._stop_waiting()
         finally:
             self._active -= 1
+            # Done with connections: the file's own place too, or it would sit idle while
+            # its last segments wait for places (with a lowered host limit, forever).
+            slot.give_back()
+
+    async def _watch(self, group: asyncio.TaskGroup) -> None:
+        """The lowest-speed rule, for when no idle worker is left to apply it: a connection
+        is known to be far slower only after it has been measured a while, by when the
+        others may have finished. Holds no connection slot; a new worker takes the rest."""
+        while True:
+            await asyncio.sleep(MEASURE_SECONDS / 4)
+            thief = self._take_over_slow()
+            if thief is not None:
+                self._segments.append(thief)  # unclaimed: the next free worker takes it
+                group.create_task(self._work_with_slot())
 
     def _stop_waiting(self) -> None:
         """No work is left for a new connection, and remaining work only shrinks: cancel
@@ -206,10 +236,30 @@ class Transfer:
                 self._claimed.add(segment)
                 return segment
         thief = steal([s for s in self._claimed if not s.done], self.min_segment_size)
+        if thief is None:
+            thief = self._take_over_slow()
         if thief is not None:
             self._segments.append(thief)
             self._claimed.add(thief)
         return thief
+
+    def _take_over_slow(self) -> Segment | None:
+        """Nothing left to split: a connection far slower than the file's median (measured
+        over at least ``MEASURE_SECONDS``) gives its whole rest to the caller's, and its
+        worker is cancelled (its connection closes; a retry would not be faster)."""
+        now = time.monotonic()
+        speeds = {
+            segment: count / (now - began)
+            for segment, (began, count) in self._meters.items()
+            if now - began >= MEASURE_SECONDS
+        }
+        victim = slowest(speeds, self._claimed, SLOW_FACTOR)
+        if victim is None:
+            return None
+        worker = self._workers.pop(victim, None)
+        if worker is not None and worker is not asyncio.current_task():
+            worker.cancel()
+        return take_over(victim)
 
     async def _fetch(self, segment: Segment, body: Body | None, slot: Slot) -> None:
         """Fill ``segment``, reopening from where it stopped after each failure (lending
@@ -272,6 +322,8 @@ class Transfer:
             moved = await body.copy_to(self.part, segment.pos, limit)
             if not moved:
                 break
+            began, count = self._meters.get(segment, (time.monotonic(), 0))
+            self._meters[segment] = (began, count + moved)
             if self.throttle is not None:
                 await self.throttle.spend(moved)
             # A thief may have taken the tail meanwhile: its bytes are the same, count once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,20 @@ async def test_a_file_waiting_out_retry_after_lends_its_connection(
     busy_tries = http_server.requests_for("busy.bin")
     [free_get] = http_server.requests_for("free.bin")
     assert busy_tries[0].at < free_get.at < busy_tries[1].at
+
+
+async def test_a_far_slower_connection_is_replaced(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """Four segments, one served at 50 KB/s: too short to split, its rest would take 40 s
+    on that one connection. Once the others are done and it has been measured for a
+    second, its rest goes to a new connection and the file completes."""
+    data = random_bytes(8 * MiB)
+    url = http_server.add("lane.bin", data, slow_from=4 * MiB)
+    began = time.monotonic()
+    result = await aiodl.download(url, tmp_path, split=4, min_segment_size=MiB)
+    assert result.ok
+    assert time.monotonic() - began < 15
+    assert sha((tmp_path / "lane.bin").read_bytes()) == sha(data)
+    starts = [seen.range_start for seen in http_server.requests_for("lane.bin")]
+    assert any(start is not None and 4 * MiB < start < 6 * MiB for start in starts)

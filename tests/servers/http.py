@@ -39,6 +39,8 @@ class Faults:
     etag: str | None = ""  # "" is computed from the bytes; None sends no ETag
     last_modified: str | None = None
     rate: int | None = None  # bytes per second per response (a slow server)
+    slow_from: int | None = None  # a response for a range starting here is sent at...
+    slow_rate: int = 50_000  # ...this many bytes per second (one slow connection)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every file response
     authorization: str | None = None  # the Authorization header required, else 401
 
@@ -168,10 +170,11 @@ class FaultServer:
         stall = self._stall(faults, start, end)
         stop = min(x for x in (cut, stall, end) if x is not None)
         began = time.monotonic()
+        rate = faults.slow_rate if start == faults.slow_from else faults.rate
         for offset in range(start, stop, CHUNK):
             await response.write(data[offset : min(offset + CHUNK, stop)])
-            if faults.rate:  # keep to the rate: wait until the bytes sent are due
-                due = began + (offset + CHUNK - start) / faults.rate
+            if rate:  # keep to the rate: wait until the bytes sent are due
+                due = began + (offset + CHUNK - start) / rate
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
         if stall is not None and stall == stop:
             self.stalled.set()
