@@ -18,6 +18,7 @@ from ._exceptions import (
     HTTPStatusError,
     IntegrityError,
     LocalFileError,
+    MirrorRejected,
     TransferError,
     UnsafePathError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "HTTPStatusError",
     "IntegrityError",
     "LocalFileError",
+    "MirrorRejected",
     "Request",
     "Result",
     "Retried",

@@ -13,15 +13,22 @@ one that arrives in order.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 
+from ._commit import finish
+from ._exceptions import IntegrityError
+
+log = logging.getLogger("aiodl")
 # hex digits of each supported digest (blake2b at its default 64-byte size)
 ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128, "blake2b": 128}
 # Names in digest headers (RFC 9530 lower case, RFC 3230 upper case), strongest first.
@@ -151,6 +158,25 @@ def file_digest(fd: int, algorithm: str) -> str:
         hasher.update(view[:count])
         offset += count
     return hasher.hexdigest()
+
+
+async def check_file(
+    fd: int, size: int, expected: Checksum, name: str, detail: str = "", *, inline: int
+) -> None:
+    """Raise IntegrityError unless the open file hashes to ``expected``. A file of at most
+    ``inline`` bytes is hashed right here, a larger one in a worker thread (hashlib lets
+    go of the GIL on large blocks); ``detail`` ends the error message."""
+    digest = partial(file_digest, fd, expected.algorithm)
+    if size <= inline:
+        actual = digest()
+    else:
+        actual = await finish(asyncio.get_running_loop().run_in_executor(None, digest))
+    if actual != expected.hexdigest:
+        raise IntegrityError(
+            f"{name}: {expected.algorithm} is {actual}, but {expected.origin} says "
+            f"{expected.hexdigest}{detail}"
+        )
+    log.info("verified %s: %s matches %s", name, expected.algorithm, expected.origin)
 
 
 def _strongest(found: Mapping[str, str]) -> tuple[str, str] | None:

@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
     add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
+    add("--host-limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap per host")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
     add("--checksum", metavar="ALGO:HEX", help="expected digest of the one URL (sha256:...)")
     add("--checksums", metavar="FILE|URL", help="SHA256SUMS-style file the files must match")
@@ -79,8 +80,9 @@ def byte_rate(text: str) -> int:
 def read_input(lines: Iterator[str]) -> Iterator[Request]:
     """Requests from an aria2-style input file.
 
-    One URL per line; blank lines and ``#`` comments are skipped; an indented
-    ``out=NAME`` line under a URL names its file (relative to ``--dir``).
+    One URL per line, or several separated by TABs: mirrors of one file; blank lines and
+    ``#`` comments are skipped; an indented ``out=NAME`` line under a URL names its file
+    (relative to ``--dir``).
     """
     url: str | None = None
     path: str | None = None
@@ -95,10 +97,15 @@ def read_input(lines: Iterator[str]) -> Iterator[Request]:
             path = value
             continue
         if url is not None:
-            yield Request(url, path)
+            yield _request(url, path)
         url, path = line.strip(), None
     if url is not None:
-        yield Request(url, path)
+        yield _request(url, path)
+
+
+def _request(line: str, path: str | None) -> Request:
+    url, *mirrors = [part.strip() for part in line.split("\t") if part.strip()]
+    return Request(url, path, mirrors=mirrors)
 
 
 def parse_headers(values: Sequence[str]) -> dict[str, str]:
@@ -161,6 +168,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "netrc": args.netrc_file or args.netrc,
         "checksums": args.checksums,
         "rate_limit": args.limit_rate,
+        "host_rate_limit": args.host_limit_rate,
         "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,
@@ -188,7 +196,8 @@ def failed_input(results: list[Result], requests: list[Request]) -> str:
     lines = []
     for index in failed:
         request = requests[index]
-        lines.append(f"{request.url}\n" + (f"  out={request.path}\n" if request.path else ""))
+        urls = "\t".join((request.url, *request.mirrors))
+        lines.append(f"{urls}\n" + (f"  out={request.path}\n" if request.path else ""))
     return "".join(lines)
 
 
@@ -202,6 +211,7 @@ def result_json(result: Result) -> dict[str, Any]:
         "resumed": result.resumed,
         "skipped": result.skipped,
         "seconds": round(result.seconds, 3),
+        "sources": dict(result.sources),
     }
 
 

@@ -45,7 +45,7 @@ class Config:
     not given.
     ``checksums`` is a ``SHA256SUMS``-style file (a path or a URL) whose digests every
     downloaded file listed in it must match. ``rate_limit`` caps the bandwidth of the whole
-    run, in bytes per second.
+    run, in bytes per second, and ``host_rate_limit`` what the run takes from any one host.
     """
 
     split: int = 8
@@ -69,6 +69,7 @@ class Config:
     netrc: bool | str | os.PathLike[str] = False
     checksums: str | os.PathLike[str] | None = None
     rate_limit: float | None = None
+    host_rate_limit: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -76,8 +77,7 @@ class Config:
         for name in ("retries",):
             _require(name, getattr(self, name), minimum=0)
         positive = ["timeout", "backoff", "backoff_cap", "max_retry_wait"]
-        if self.rate_limit is not None:
-            positive.append("rate_limit")
+        positive += [n for n in ("rate_limit", "host_rate_limit") if getattr(self, n) is not None]
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < inf:

@@ -34,8 +34,8 @@ from ._listing import Entry
 from ._mirror import Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
+from ._retrying import ProgressHook, RetryHook, first_failure, retrying
 from ._rules import mask_url
-from ._transfer import ProgressHook, RetryHook, first_failure, retrying
 from ._writer import sync_folders
 
 T = TypeVar("T")
@@ -153,7 +153,7 @@ class Engine:
         async with self.slot(url) as slot:
             return await retrying(
                 self.config.retry_policy,
-                lambda: limited(host, lambda: driver.list_folder(source)),
+                lambda: limited(host, lambda: driver.list_folder(source), slot=slot),
                 progress=lambda: 0,
                 on_retry=self.retry_hook(None),
                 slot=slot,
@@ -173,7 +173,7 @@ class Engine:
         try:
             if job.refused is not None:
                 raise job.refused
-            result = await FileDownload(job, self._source(job), self).run()
+            result = await FileDownload(job, self._sources(job), self).run()
         except DownloadError as error:
             result = Result(url, job.path, ok=False, error=error)
         except OSError as error:
@@ -188,16 +188,20 @@ class Engine:
         self.report(Failed(job.index, result))
         return result
 
-    def _source(self, job: Job) -> Source:
+    def _sources(self, job: Job) -> list[Source]:
+        """The job's URL and its mirrors, each with the headers and login it needs."""
         request = job.request
-        scheme = urlsplit(request.url).scheme.lower()
+        return [self._source(url, request) for url in (request.url, *request.mirrors)]
+
+    def _source(self, url: str, request: Request) -> Source:
+        scheme = urlsplit(url).scheme.lower()
         driver = self._drivers.get(scheme)
         if driver is None:
-            raise DownloadError(f"unsupported URL scheme {scheme!r}", url=job.url)
+            raise DownloadError(f"unsupported URL scheme {scheme!r}", url=mask_url(url))
         headers = {**self._headers, **(request.headers or {})}
         if scheme in ("http", "https") and self.config.auth is None:
-            headers.update(self._netrc_login(request.url))
-        return Source(request.url, headers, self._credentials, driver)
+            headers.update(self._netrc_login(url))
+        return Source(url, headers, self._credentials, driver)
 
     def _netrc_login(self, url: str) -> dict[str, str]:
         """Basic credentials from netrc for a host whose URL carries none. Authorization
@@ -210,7 +214,8 @@ class Engine:
         host = urlsplit(url).netloc.lower()
         limit = self._hosts.get(host)
         if limit is None:
-            limit = self._hosts[host] = HostLimit(self.config.per_host)
+            limit = HostLimit(self.config.per_host, self.config.host_rate_limit)
+            self._hosts[host] = limit
         return limit
 
     def slot(self, url: str) -> Slot:

@@ -72,6 +72,13 @@ class FileChangedError(IntegrityError):
     """
 
 
+class MirrorRejected(IntegrityError):
+    """A mirror does not serve the file the first source did (its size or ETag differ),
+    or serves no byte ranges: it is not used for that file, so versions never mix. Seen
+    only when no other source is left.
+    """
+
+
 class UnsafePathError(DownloadError):
     """A file name would escape the destination directory or follow a symlink."""
 

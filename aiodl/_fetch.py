@@ -11,34 +11,40 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
 - **fresh** otherwise: the first response names the target (Content-Disposition) and
   tells the size.
 
-A file that changes on the server while it is fetched (FileChangedError) is fetched again
-from byte 0, once. A failure keeps the part file for the next run only when the journal
-holds some of its bytes and they can be trusted (not an IntegrityError).
+With mirrors, the first source that answers is the reference and the others add
+connections (see ``_transfer``). A file that changes on the server while it is fetched
+(FileChangedError) is fetched again from byte 0, once. A failure keeps the part file for
+the next run only when the journal holds some of its bytes and they can be trusted (not
+an IntegrityError).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ._bucket import Throttle
-from ._checksum import Checksum, file_digest, lookup, parse_checksum
+from ._checksum import Checksum, check_file, lookup, parse_checksum
 from ._commit import Committer, finish
 from ._config import Config
 from ._driver import Body, RangeIgnored, RemoteFile, Source
-from ._exceptions import DownloadError, FileChangedError, IntegrityError
+from ._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
 from ._journal import Checkpoint, Journal
 from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
 from ._models import Event, Request, Result, Started
 from ._names import choose_name
+from ._origins import Origin, provenance
 from ._ranges import RangeSet
-from ._transfer import ProgressHook, RetryHook, Transfer, retrying
+from ._retrying import ProgressHook, RetryHook, retrying
+from ._rules import mask_url
+from ._transfer import Transfer
 from ._writer import PartFile, open_part
 
 log = logging.getLogger("aiodl")
@@ -91,22 +97,27 @@ class Services(Protocol):
 class FileDownload:
     """Fetches ``job`` from ``source``; ``run`` returns its Result or raises its error."""
 
-    def __init__(self, job: Job, source: Source, services: Services) -> None:
+    def __init__(self, job: Job, sources: Sequence[Source], services: Services) -> None:
         self._job = job
-        self._source = source
+        self._sources = list(sources)
+        self._source = sources[0]  # the reference: the source whose answer is the file
         self._services = services
         self._config = services.config
         self._journaled = False
         self._slot: Slot | None = None
+        self._origins: list[Origin] = []
 
     async def run(self) -> Result:
-        async with self._services.slot(self._source.url) as slot:
-            self._slot = slot
+        self._slot = self._services.slot(self._source.url)
+        await self._slot.take()
+        try:
             try:
                 return await self._attempt(resume=True)
             except FileChangedError as error:
                 log.warning("%s: %s; fetching it again from byte 0", self._job.url, error)
                 return await self._attempt(resume=False)
+        finally:
+            self._slot.give_back()
 
     async def _attempt(self, *, resume: bool) -> Result:
         checkpoint = self._checkpoint() if resume else None
@@ -164,7 +175,7 @@ class FileDownload:
 
     async def _fresh(self) -> Result:
         """Probe first: the response names the target and tells the size."""
-        probe = await self._probe(None)
+        probe = await self._probe_any()
         try:
             info = probe.info
             _check_expected_size(self._job.request, info)
@@ -195,17 +206,51 @@ class FileDownload:
         finally:
             await probe.aclose()
 
-    async def _probe(self, known: RemoteFile | None, start: int = 0) -> Body:
-        """The first request of a file, retried under the host's limit."""
-        source = self._source
+    async def _probe_any(self) -> Body:
+        """The first source that answers, in the order given, becomes the reference: a
+        source that fails while others are left gets one retry, the last one every retry."""
+        for source in self._sources[:-1]:
+            try:
+                return await self._probe(None, source=source, retries=1)
+            except LocalFileError:
+                raise
+            except DownloadError as error:
+                log.warning("%s: %s; trying the next source", mask_url(source.url), error)
+        return await self._probe(None, source=self._sources[-1])
+
+    async def _probe(
+        self,
+        known: RemoteFile | None,
+        start: int = 0,
+        *,
+        source: Source | None = None,
+        retries: int | None = None,
+    ) -> Body:
+        """The first request of a file, retried under the host's limit (from the
+        reference, or from ``source``, which then becomes the reference)."""
+        if source is not None and source is not self._source:
+            await self._move_to(source)
+        source, policy = self._source, self._config.retry_policy
+        if retries is not None:
+            policy = dataclasses.replace(policy, retries=min(retries, policy.retries))
         host = self._services.host(source.url)
         return await retrying(
-            self._config.retry_policy,
-            lambda: limited(host, lambda: source.driver.open(source, start, None, known)),
+            policy,
+            lambda: limited(
+                host, lambda: source.driver.open(source, start, None, known), slot=self._slot
+            ),
             progress=lambda: 0,
             on_retry=self._services.retry_hook(self._job.index),
             slot=self._slot,
         )
+
+    async def _move_to(self, source: Source) -> None:
+        """Make ``source`` the reference, holding a place on its host instead."""
+        assert self._slot is not None
+        self._slot.give_back()
+        self._source = source
+        self._slot = self._services.slot(source.url)
+        await self._slot.take()
 
     async def _stage(
         self,
@@ -284,54 +329,64 @@ class FileDownload:
         if self._config.sync:
             services.synced_folders.add(job.path.parent)
         log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
-        return Result(job.url, job.path, ok=True, size=size, resumed=bool(part.reused))
+        return Result(
+            job.url,
+            job.path,
+            ok=True,
+            size=size,
+            resumed=bool(part.reused),
+            sources={mask_url(o.url): o.moved for o in self._origins if o.moved},
+        )
 
-    async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
-        """Hash the file if a digest is expected: the request's, else the checksums
-        file's, else the server's. A small file is hashed right here, a large one in a
-        worker thread (hashlib lets go of the GIL on large blocks)."""
+    def _expected_digest(self, served: Checksum | None) -> Checksum | None:
+        """The digest the file must have: the request's, else the checksums file's, else
+        the server's (``served``)."""
         assert self._job.path is not None
         relative = PurePosixPath(self._relative(self._job.path))
         request = self._job.request.checksum
-        expected = (
+        return (
             (parse_checksum(request) if request else None)
             or lookup(self._services.sums, relative)
             or served
         )
+
+    async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
+        """Hash the file if a digest is expected; with mirrors, a mismatch names the
+        ranges each source sent."""
+        expected = self._expected_digest(served)
         if expected is None:
             return
-        digest = partial(file_digest, part.fileno(), expected.algorithm)
-        if size <= INLINE_OPEN:
-            actual = digest()
-        else:
-            actual = await finish(asyncio.get_running_loop().run_in_executor(None, digest))
-        if actual != expected.hexdigest:
-            raise IntegrityError(
-                f"{relative}: {expected.algorithm} is {actual}, but {expected.origin} says "
-                f"{expected.hexdigest}",
-                url=self._job.url,
-            )
-        log.info("verified %s: %s matches %s", relative, expected.algorithm, expected.origin)
+        assert self._job.path is not None
+        name = self._relative(self._job.path)
+        detail = f" ({provenance(self._origins)})" if len(self._origins) > 1 else ""
+        try:
+            await check_file(part.fileno(), size, expected, name, detail, inline=INLINE_OPEN)
+        except IntegrityError as error:
+            error.url = self._job.url
+            raise
 
     def _transfer(
         self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None
     ) -> Transfer:
-        config, services, url = self._config, self._services, self._source.url
+        config, services = self._config, self._services
         assert self._slot is not None
+        others = [source for source in self._sources if source is not self._source]
+        self._origins = [Origin(self._source, info), *(Origin(source) for source in others)]
         return Transfer(
-            source=self._source,
+            origins=self._origins,
             part=part,
             info=info,
             split=config.split,
             min_segment_size=config.min_segment_size,
             policy=config.retry_policy,
-            slot=lambda: services.slot(url),
+            slot=services.slot,
             held=self._slot,
-            host=services.host(url),
+            host=services.host,
             on_retry=services.retry_hook(self._job.index),
             on_progress=services.progress_hook(self._job.index),
             gaps=gaps,
             throttle=services.throttle,
+            strict=self._expected_digest(None) is None,
         )
 
     def _save(self, info: RemoteFile, durable: RangeSet) -> None:

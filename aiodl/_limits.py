@@ -1,8 +1,10 @@
-"""Per-host connection limits that a host can lower while they are in use.
+"""Per-host connection limits that follow what the host says, shared by a whole run.
 
-``asyncio.Semaphore`` cannot shrink: once a server answers "421 too many connections",
-the connections it did accept must finish, and no new one may start until fewer than the
-lowered limit are in use. ``HostLimit`` does that; ``limited`` applies it to one request.
+``asyncio.Semaphore`` cannot shrink: once a server answers "421 too many connections" or
+429, the connections it did accept must finish, and no new one may start until fewer
+than the lowered limit are in use. ``HostLimit`` keeps a ``HostPolicy`` (AIMD limit and
+Retry-After deadline, pure) and makes connections wait for it; ``limited`` runs one
+request under it and reports the answer back to it.
 """
 
 from __future__ import annotations
@@ -14,22 +16,53 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from ._exceptions import ConnectionLimitError
+from ._bucket import Throttle
+from ._exceptions import ConnectionLimitError, DownloadError, HTTPStatusError, TransferError
+from ._hostpolicy import OVERLOAD_STATUS, HostPolicy
 
 T = TypeVar("T")
 
 
 class HostLimit:
-    """At most ``limit`` connections to one host; ``lower`` when the host refuses one.
+    """At most ``limit`` connections to one host, none before its Retry-After deadline,
+    and at most ``rate`` bytes per second from it when given.
 
     Waiters are woken one per release, in arrival order; a woken waiter checks the limit
     again, so a lowered limit is honoured by everyone still waiting, and keeps its turn.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, limit: int, rate: float | None = None) -> None:
+        self.policy = HostPolicy(limit)
+        self.throttle = Throttle(rate) if rate else None  # the host's bandwidth cap
         self.in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def limit(self) -> int:
+        return self.policy.allowed
+
+    async def ready(self, slot: Slot | None = None) -> None:
+        """Wait out the host's Retry-After deadline, lending ``slot`` meanwhile."""
+        wait = self.policy.wait(asyncio.get_running_loop().time())
+        if wait <= 0:
+            return
+        if slot is None:
+            await asyncio.sleep(wait)
+            return
+        async with slot.paused():  # taking it back waits for the deadline too
+            await asyncio.sleep(wait)
+
+    def note(self, error: BaseException | None) -> None:
+        """What a request's outcome says of the host: success, overload, or neither."""
+        before = self.limit
+        if error is None:
+            self.policy.on_success()
+        elif isinstance(error, HTTPStatusError) and error.status in OVERLOAD_STATUS:
+            self.policy.on_overload(asyncio.get_running_loop().time(), error.retry_after)
+        elif _reset(error):
+            self.policy.on_overload(asyncio.get_running_loop().time(), None)
+        for _ in range(self.limit - before):
+            self._wake()  # grown: a waiter more may go
 
     @asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
@@ -40,6 +73,7 @@ class HostLimit:
             self.release()
 
     async def acquire(self) -> None:
+        await self._deadline()
         if not self._waiters and self.in_use < self.limit:
             self.in_use += 1
             return
@@ -61,13 +95,22 @@ class HostLimit:
                 return
             turn = self._waiters.appendleft  # woken too early (a lowered limit): stay first
 
+    async def _deadline(self) -> None:
+        """Sleep until the host's Retry-After deadline, which may move on meanwhile."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self.policy.wait(loop.time())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)  # the host asked for a pause: no new connection
+
     def release(self) -> None:
         self.in_use -= 1
         self._wake()
 
     def lower(self) -> None:
         """The host refused one connection more than it allows: one fewer from now on."""
-        self.limit = max(1, self.limit - 1)
+        self.policy.on_refused()
 
     async def requeue(self) -> None:
         """Give up the place this caller holds and wait for one under the current limit."""
@@ -86,16 +129,42 @@ class HostLimit:
                 return
 
 
-async def limited(host: HostLimit, action: Callable[[], Awaitable[T]]) -> T:
-    """Run ``action`` in a place held on ``host``; if the host refuses the connection,
-    lower its limit and wait for a place under it before the error goes on to the retry
-    policy (so the retry does not knock on a full server again)."""
+def _reset(error: BaseException) -> bool:
+    """Whether the host reset or refused the connection: a sign of overload, unlike a
+    short body or a bad answer, which say nothing of the host's load."""
+    if not isinstance(error, TransferError) or isinstance(error, ConnectionLimitError):
+        return False
+    cause = error.__cause__ or error.__context__
+    return isinstance(cause, ConnectionResetError | ConnectionRefusedError | BrokenPipeError)
+
+
+async def limited(
+    host: HostLimit,
+    action: Callable[[], Awaitable[T]],
+    *,
+    slot: Slot | None = None,
+    give_way: Callable[[], bool] = lambda: False,
+) -> T:
+    """Run one request of ``action`` in a place held on ``host`` (``slot``): not before
+    the host's Retry-After deadline, and with its outcome noted in the host's policy.
+
+    If the host refuses the connection, its limit drops and the caller waits for a place
+    under it before the error goes on to the retry policy (so the retry does not knock on
+    a full server again), unless ``give_way()`` says the caller will leave instead.
+    """
+    await host.ready(slot)
     try:
-        return await action()
+        result = await action()
     except ConnectionLimitError:
         host.lower()
-        await host.requeue()
+        if not give_way():
+            await host.requeue()
         raise
+    except DownloadError as error:
+        host.note(error)
+        raise
+    host.note(None)
+    return result
 
 
 class Slot:

@@ -19,7 +19,8 @@ class Request:
     without it the name comes from Content-Disposition, then from the URL. ``size``, when
     given, is checked against what the server reports. ``checksum`` (``"sha256:HEX"``;
     md5, sha1, sha256, sha512 or blake2b) is verified before the file is renamed into
-    place. ``mirrors`` are accepted now and used by a later release.
+    place. ``mirrors`` are more URLs (HTTP or FTP) of the same file: its segments are
+    fetched from all of them at once, each by its speed.
     """
 
     url: str
@@ -49,7 +50,8 @@ class Result:
     been); ``skipped`` marks a complete file that was already there; ``resumed`` marks a
     download that reused bytes from an earlier run; ``seconds`` is how long this file
     took, from its turn to its end; ``index`` is the position of its source among the
-    sources given (the files of a folder URL share their folder's).
+    sources given (the files of a folder URL share their folder's); ``sources`` tells how
+    many bytes each source (the URL and its mirrors, masked) delivered in this run.
     """
 
     url: str
@@ -61,6 +63,7 @@ class Result:
     skipped: bool = False
     seconds: float = 0.0
     index: int = -1
+    sources: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

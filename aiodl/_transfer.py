@@ -11,25 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
+import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeVar
 
 from ._bucket import Throttle
-from ._driver import Body, RangeIgnored, RemoteFile, Source
+from ._driver import Body, RangeIgnored, RemoteFile
 from ._exceptions import (
     ConnectionLimitError,
     DownloadError,
-    DownloadTimeout,
-    HTTPStatusError,
+    LocalFileError,
+    MirrorRejected,
     TransferError,
 )
-from ._limits import HostLimit, Slot
+from ._limits import HostLimit, Slot, limited
+from ._origins import Origin, disagreement, pick
 from ._planner import Segment, plan, plan_gaps, slowest, steal, take_over
+from ._ranges import RangeSet
 from ._retry import RetryPolicy
+from ._retrying import ProgressHook, RetryHook, first_failure, retrying
+from ._rules import mask_url
 from ._writer import PartFile
 
 T = TypeVar("T")
@@ -39,53 +42,14 @@ FLUSH_BYTES = 1 << 20
 SLOW_FACTOR = 4.0
 MEASURE_SECONDS = 1.0
 _UNKNOWN_END = sys.maxsize
+log = logging.getLogger("aiodl")
 
-SlotFactory = Callable[[], AbstractAsyncContextManager[Slot]]
-RetryHook = Callable[[DownloadError, float], None]
-ProgressHook = Callable[[int], None]
-
-
-async def retrying(
-    policy: RetryPolicy,
-    action: Callable[[], Awaitable[T]],
-    *,
-    progress: Callable[[], int],
-    on_retry: RetryHook,
-    slot: Slot | None = None,
-) -> T:
-    """Run ``action`` until it succeeds or ``policy`` gives up (then its error is raised).
-
-    A try that moved ``progress`` forward resets the count: a flaky link that drops every
-    100 MB must not exhaust the retries of a 10 GB file, while a server that delivers
-    nothing fails after ``retries`` tries. While waiting between tries, ``slot`` (the
-    connection place the caller holds) is lent to others.
-    """
-    attempt = 0
-    while True:
-        mark = progress()
-        try:
-            return await action()
-        except DownloadError as error:
-            if progress() != mark:
-                attempt = 0
-            delay = _retry_delay(policy, attempt, error)
-            if delay is None:
-                raise
-            on_retry(error, delay)
-            attempt += 1
-            if slot is None:
-                await asyncio.sleep(delay)
-            else:
-                async with slot.paused():
-                    await asyncio.sleep(delay)
+SlotFactory = Callable[[str], Slot]
 
 
-def _retry_delay(policy: RetryPolicy, attempt: int, error: DownloadError) -> float | None:
-    if isinstance(error, HTTPStatusError):
-        return policy.delay(attempt, error.status, error.retry_after, random.random())
-    if isinstance(error, TransferError | DownloadTimeout):
-        return policy.delay(attempt, None, None, random.random())
-    return None
+class _Dropped(Exception):
+    """A worker's source was dropped for this file; its segment goes to the others.
+    Never escapes the transfer."""
 
 
 class _SteppedBack(Exception):
@@ -93,35 +57,41 @@ class _SteppedBack(Exception):
     its segment over. Never escapes the transfer."""
 
 
-def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first leaf of a task group's failures: one clear error per file."""
-    first = group.exceptions[0]
-    return first_failure(first) if isinstance(first, BaseExceptionGroup) else first
-
-
 @dataclasses.dataclass
 class Transfer:
-    """Fetches ``info``'s bytes into ``part``; ``run`` returns the final size."""
+    """Fetches ``info``'s bytes into ``part`` from ``origins``; ``run`` returns the size.
 
-    source: Source
+    ``origins[0]`` answered the probe and is the reference: the others (mirrors) must
+    serve the same file. A source that keeps failing while others are left is dropped for
+    this file and its segments go to the others; the last source gets every retry.
+    """
+
+    origins: list[Origin]
     part: PartFile
     info: RemoteFile
     split: int
     min_segment_size: int
     policy: RetryPolicy
-    slot: SlotFactory  # a place for an extra worker
+    slot: SlotFactory  # a place for an extra worker on a source's host
     held: Slot  # the place the file holds already: its first worker's
-    host: HostLimit
+    host: Callable[[str], HostLimit]
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
     gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
     throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
+    strict: bool = True  # no checksum at the end: mirrors must match ETags too
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
     _active: int = 0
     _workers: dict[Segment, asyncio.Task[None]] = dataclasses.field(default_factory=dict)
     _meters: dict[Segment, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    _group: asyncio.TaskGroup | None = None
+    _contacts: dict[Origin, asyncio.Lock] = dataclasses.field(default_factory=dict)
+
+    @property
+    def reference(self) -> Origin:
+        return self.origins[0]
 
     async def run(self, probe: Body) -> int:
         """Download everything; ``probe`` is the open body that starts at byte 0."""
@@ -131,8 +101,13 @@ class Transfer:
             except RangeIgnored:
                 self.info = dataclasses.replace(self.info, ranged=False)
                 self.part.restart()  # a stream from byte 0 reuses nothing
+                for origin in self.origins:
+                    origin.delivered = RangeSet()
+                self.reference.known = self.info  # asked for without a range from now on
             await self.held.take()  # the first worker may have given it back
-            probe = await self._retrying(lambda: self._open(0, None), lambda: 0, self.held)
+            probe = await self._retrying(
+                lambda: self._open(self.reference, 0, None), lambda: 0, self.held
+            )
         return await self._run_stream(probe)
 
     async def _run_segments(self, probe: Body) -> int:
@@ -146,16 +121,17 @@ class Transfer:
             return 0
         first = self._claim_next()
         assert first is not None
-        if len(self._segments) == 1:  # a small file: no task group, no extra task
-            await self._work(first, probe, self.held)
+        if len(self._segments) == 1 and len(self.origins) == 1:  # no task group, no task
+            await self._work(first, probe, self.held, self.reference)
         else:
             watcher: asyncio.Task[None] | None = None
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(self._work(first, probe, self.held))
+                    self._group = group
+                    self._spawn(self.reference, self._work(first, probe, self.held, self.reference))
                     for _ in range(min(self.split, len(self._segments)) - 1):
-                        group.create_task(self._work_with_slot())
-                    watcher = asyncio.create_task(self._watch(group))
+                        self._add_worker()
+                    watcher = asyncio.create_task(self._watch())
             except BaseExceptionGroup as failures:
                 raise first_failure(failures) from None
             finally:
@@ -163,54 +139,78 @@ class Transfer:
                     watcher.cancel()
         missing = sum(segment.remaining for segment in self._segments)
         if missing:  # never commit a file with a hole, whatever went wrong above
-            raise TransferError(f"{missing} bytes were left unfetched", url=self.source.url)
+            raise TransferError(f"{missing} bytes were left unfetched", url=self.reference.url)
         return self.info.size
 
     async def _run_stream(self, probe: Body) -> int:
         """One stream from byte 0; an unknown size ends at the end of the body."""
         end = self.info.size if self.info.size is not None else _UNKNOWN_END
         segment = Segment(0, end)
-        await self._fetch(segment, probe, self.held)
+        await self._fetch(segment, probe, self.held, self.reference)
         if self.info.size is None:
             self.part.truncate(segment.pos)
         return segment.pos
 
-    async def _work_with_slot(self) -> None:
+    def _add_worker(self) -> None:
+        """One more worker, on the source a new connection should use (if any is left)."""
+        origin = pick(self.origins)
+        if origin is not None:
+            self._spawn(origin, self._work_with_slot(origin))
+
+    def _spawn(self, origin: Origin, work: Coroutine[None, None, None]) -> None:
+        """Run a worker of ``origin``, counted from now on (so the next worker planned
+        right after this one goes to another source) until it ends."""
+        assert self._group is not None
+        origin.workers += 1
+
+        async def counted() -> None:
+            try:
+                await work
+            finally:
+                origin.workers -= 1
+
+        self._group.create_task(counted())
+
+    async def _work_with_slot(self, origin: Origin) -> None:
         """An extra worker: waits for a connection slot, then takes whatever work is left."""
         task = asyncio.current_task()
         assert task is not None
         self._waiting.add(task)
-        async with self.slot() as slot:
+        async with self.slot(origin.url) as slot:
             self._waiting.discard(task)
             segment = self._claim_next()
             if segment is not None:
-                await self._work(segment, None, slot)
+                await self._work(segment, None, slot, origin)
 
-    async def _work(self, segment: Segment, body: Body | None, slot: Slot) -> None:
+    async def _work(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
         """Fetch ``segment``, then keep stealing work until none is worth a request."""
         self._active += 1
         try:
             current: Segment | None = segment
-            while current is not None:
+            while current is not None and origin.live:
                 task = asyncio.current_task()
                 assert task is not None
                 self._workers[current] = task
                 try:
-                    await self._fetch(current, body, slot)
-                except _SteppedBack:
+                    await self._fetch(current, body, slot, origin)
+                except (_SteppedBack, _Dropped):
                     self._claimed.discard(current)  # left for the workers still active
-                    return
+                    break
                 body = None
                 self._claimed.discard(current)
                 current = self._claim_next()
-            self._stop_waiting()
+            else:
+                if origin.live:
+                    self._stop_waiting()
         finally:
             self._active -= 1
             # Done with connections: the file's own place too, or it would sit idle while
             # its last segments wait for places (with a lowered host limit, forever).
             slot.give_back()
+        if not origin.live:
+            self._add_worker()  # its work goes on from another source
 
-    async def _watch(self, group: asyncio.TaskGroup) -> None:
+    async def _watch(self) -> None:
         """The lowest-speed rule, for when no idle worker is left to apply it: a connection
         is known to be far slower only after it has been measured a while, by when the
         others may have finished. Holds no connection slot; a new worker takes the rest."""
@@ -219,7 +219,7 @@ class Transfer:
             thief = self._take_over_slow()
             if thief is not None:
                 self._segments.append(thief)  # unclaimed: the next free worker takes it
-                group.create_task(self._work_with_slot())
+                self._add_worker()
 
     def _stop_waiting(self) -> None:
         """No work is left for a new connection, and remaining work only shrinks: cancel
@@ -261,23 +261,42 @@ class Transfer:
             worker.cancel()
         return take_over(victim)
 
-    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot) -> None:
-        """Fill ``segment``, reopening from where it stopped after each failure (lending
-        ``slot`` to others while it waits to try again)."""
+    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
+        """Fill ``segment`` from ``origin``, reopening from where it stopped after each
+        failure (lending ``slot`` to others while it waits to try again). While other
+        sources are left, a source gets one retry, then it is dropped (``_Dropped``)."""
         opened = [body]
 
         async def attempt() -> None:
-            current = opened[0] or await self._open_segment(segment)
+            current = opened[0] or await self._open_segment(segment, slot, origin)
             opened[0] = None
             try:
-                await self._pump(current, segment)
+                await self._pump(current, segment, origin)
             except DownloadError:
                 self._restart_if_unranged(segment)
                 raise
             finally:
                 await current.aclose()
 
-        await self._retrying(attempt, lambda: segment.pos, slot)
+        while True:
+            alone = not self._others_live(origin)
+            policy = self.policy if alone else dataclasses.replace(self.policy, retries=1)
+            try:
+                return await self._retrying(attempt, lambda: segment.pos, slot, policy)
+            except LocalFileError:
+                raise
+            except DownloadError as error:
+                if alone or (origin is self.reference and not self.info.ranged):
+                    raise
+                if not origin.live or self._others_live(origin):
+                    if origin.live:
+                        log.warning("dropped %s for this file: %s", mask_url(origin.url), error)
+                        origin.dropped = str(error)
+                    raise _Dropped from error
+                # the others were dropped meanwhile: this one gets every retry now
+
+    def _others_live(self, origin: Origin) -> bool:
+        return any(other.live for other in self.origins if other is not origin)
 
     def _request_end(self, segment: Segment) -> int | None:
         return None if segment.end == _UNKNOWN_END else segment.end
@@ -288,53 +307,92 @@ class Transfer:
             self._advance(-segment.pos)
             segment.pos = 0
 
-    async def _open_segment(self, segment: Segment) -> Body:
-        """Open the rest of ``segment``. When the host refuses another connection, a worker
-        with company steps back and leaves its segment to the others; the last one waits
-        for a place under the lowered limit and retries."""
+    async def _open_segment(self, segment: Segment, slot: Slot, origin: Origin) -> Body:
+        """Open the rest of ``segment`` under the host's policy. When the host refuses
+        another connection, a worker with company steps back and leaves its segment to the
+        others; the last one waits for a place under the lowered limit and retries."""
         try:
-            return await self._open(segment.pos, self._request_end(segment))
+            return await limited(
+                self.host(origin.url),
+                lambda: self._open(origin, segment.pos, self._request_end(segment)),
+                slot=slot,
+                give_way=lambda: self._active > 1,
+            )
         except ConnectionLimitError:
-            self.host.lower()
             if self._active > 1:
                 raise _SteppedBack from None
-            await self.host.requeue()
             raise
 
-    async def _open(self, start: int, end: int | None) -> Body:
-        return await self.source.driver.open(self.source, start, end, self.info)
+    async def _open(self, origin: Origin, start: int, end: int | None) -> Body:
+        """A request for ``[start, end)``. A mirror is asked by one connection first; the
+        others wait for its verdict."""
+        if origin.known is None:
+            async with self._contacts.setdefault(origin, asyncio.Lock()):
+                if origin.known is None and origin.live:
+                    return await self._first_contact(origin, start, end)
+        if not origin.live:
+            raise MirrorRejected(f"{origin.dropped}", url=mask_url(origin.url))
+        return await origin.source.driver.open(origin.source, start, end, origin.known)
+
+    async def _first_contact(self, origin: Origin, start: int, end: int | None) -> Body:
+        """A mirror's first answer, compared with the reference's file: a mirror that is
+        not the same file or serves no ranges is rejected at once (never retried)."""
+        url = mask_url(origin.url)
+        try:
+            body = await origin.source.driver.open(origin.source, start, end, None)
+        except RangeIgnored:
+            origin.dropped = "it does not serve byte ranges"
+            log.warning("not using %s for this file: %s", url, origin.dropped)
+            raise MirrorRejected(origin.dropped, url=url) from None
+        why = disagreement(self.info, body.info, strict=self.strict)
+        if why is not None:
+            await body.aclose()
+            origin.dropped = f"not the same file: {why}"
+            log.warning("not using %s for this file: %s", url, origin.dropped)
+            raise MirrorRejected(origin.dropped, url=url)
+        origin.known = body.info
+        return body
 
     async def _retrying(
-        self, action: Callable[[], Awaitable[T]], progress: Callable[[], int], slot: Slot
+        self,
+        action: Callable[[], Awaitable[T]],
+        progress: Callable[[], int],
+        slot: Slot,
+        policy: RetryPolicy | None = None,
     ) -> T:
         return await retrying(
-            self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
+            policy or self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
         )
 
-    async def _pump(self, body: Body, segment: Segment) -> None:
+    async def _pump(self, body: Body, segment: Segment, origin: Origin) -> None:
         """Copy the body into the part file until the segment's (shrinking) end.
 
         At most ~1 MiB a call: few syscalls, little memory, frequent progress.
         """
-        chunk = FLUSH_BYTES if self.throttle is None else min(FLUSH_BYTES, self.throttle.chunk)
+        throttles = [t for t in (self.throttle, self.host(origin.url).throttle) if t]
+        chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
+        mark = time.monotonic()
         while segment.pos < segment.end:
             limit = min(segment.end - segment.pos, chunk)
             moved = await body.copy_to(self.part, segment.pos, limit)
             if not moved:
                 break
-            began, count = self._meters.get(segment, (time.monotonic(), 0))
+            now = time.monotonic()
+            began, count = self._meters.get(segment, (now, 0))
             self._meters[segment] = (began, count + moved)
-            if self.throttle is not None:
-                await self.throttle.spend(moved)
+            for throttle in throttles:
+                await throttle.spend(moved)
             # A thief may have taken the tail meanwhile: its bytes are the same, count once.
             counted = min(moved, segment.end - segment.pos)
+            origin.note(segment.pos, counted, now - mark)
+            mark = now
             segment.pos += counted
             self._advance(counted)
         if segment.pos < segment.end and segment.end != _UNKNOWN_END:
             raise TransferError(
                 f"connection closed early: {segment.end - segment.pos} bytes of "
                 f"{segment.start}-{segment.end} missing",
-                url=self.source.url,
+                url=mask_url(origin.url),
             )
 
     def _advance(self, nbytes: int) -> None:

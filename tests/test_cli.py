@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aiodl._cli import UsageError, byte_rate, read_input
+from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
 
@@ -96,6 +97,23 @@ async def test_api_key_comes_from_environment(http_server: FaultServer, tmp_path
     assert code == 0, err
     assert http_server.requests_for("k.txt")[0].headers["X-JFrog-Art-Api"] == "topsecret"
     assert "topsecret" not in out + err
+
+
+async def test_tab_separated_urls_are_mirrors_of_one_file(
+    http_server: FaultServer, other_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(4 << 20)
+    first = http_server.add("m.bin", data, rate=4 << 20)
+    mirror = other_server.add("m.bin", data, rate=4 << 20)
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"{first}\t{mirror}\n  out=both.bin\n")
+    code, out, err = await run_cli(
+        "-i", str(listing), "-d", str(tmp_path / "out"), "--json", "-s", "4", "--no-progress"
+    )
+    assert code == 0, err
+    assert (tmp_path / "out" / "both.bin").read_bytes() == data
+    [line] = out.splitlines()
+    assert set(json.loads(line)["sources"]) == {first, mirror}
 
 
 def test_option_line_without_url_is_a_usage_error() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._exceptions import ConnectionLimitError, TransferError
+from aiodl._exceptions import ConnectionLimitError, HTTPStatusError, TransferError
 from aiodl._limits import HostLimit, limited
 
 pytestmark = pytest.mark.anyio
@@ -113,16 +113,65 @@ async def test_limited_lowers_and_requeues_then_reraises() -> None:
     assert limit.in_use == 1  # the caller still holds its place
 
 
-async def test_limited_leaves_other_errors_alone() -> None:
-    limit = HostLimit(3)
+async def test_limited_leaves_errors_that_say_nothing_of_load_alone() -> None:
+    limit = HostLimit(4)
     await limit.acquire()
 
-    async def broken() -> None:
-        raise TransferError("reset")
+    async def short() -> None:
+        raise TransferError("the body ended early")
 
     with pytest.raises(TransferError):
-        await limited(limit, broken)
-    assert limit.limit == 3
+        await limited(limit, short)
+    assert limit.limit == 4
+
+
+async def test_limited_halves_the_limit_on_a_reset() -> None:
+    limit = HostLimit(4)
+
+    async def reset() -> None:
+        try:
+            raise ConnectionResetError("peer reset")
+        except OSError as error:
+            raise TransferError("reset") from error
+
+    with pytest.raises(TransferError):
+        await limited(limit, reset)
+    assert limit.limit == 2
+
+
+async def test_a_429_with_retry_after_holds_back_every_new_connection() -> None:
+    limit = HostLimit(4)
+    loop = asyncio.get_running_loop()
+
+    async def overloaded() -> None:
+        raise HTTPStatusError("429 Too Many Requests", status=429, retry_after=30.0)
+
+    with pytest.raises(HTTPStatusError):
+        await limited(limit, overloaded)
+    assert limit.limit == 2
+    assert limit.policy.not_before >= loop.time() + 29
+    newcomer = asyncio.create_task(limit.acquire())
+    await settle()
+    assert not newcomer.done()  # 30 s to go: nobody connects meanwhile
+    assert limit.in_use == 0
+    newcomer.cancel()
+
+
+async def test_successes_grow_a_lowered_limit_back_and_wake_waiters() -> None:
+    limit = HostLimit(2)
+    limit.lower()
+    await limit.acquire()
+    waiter = asyncio.create_task(limit.acquire())
+    await settle()
+    assert not waiter.done()
+
+    async def fine() -> None:
+        return None
+
+    await limited(limit, fine)  # limit 1 + 1/1 = 2: one more may go
+    await settle()
+    assert waiter.done()
+    assert limit.in_use == 2
 
 
 async def test_requeue_cancelled_keeps_the_count_right() -> None:

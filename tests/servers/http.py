@@ -43,6 +43,8 @@ class Faults:
     slow_rate: int = 50_000  # ...this many bytes per second (one slow connection)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every file response
     authorization: str | None = None  # the Authorization header required, else 401
+    fail_after: int | None = None  # body bytes sent in all before every response is cut
+    # and every later request answered 503 (a mirror that breaks down halfway)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class FaultServer:
         self.faults: dict[str, Faults] = {}
         self.seen: list[Seen] = []
         self.in_flight = 0
+        self.sent: dict[str, int] = {}  # body bytes sent per file name
         self.max_in_flight = 0
         self.port = 0
         self.scheme = "http"
@@ -117,6 +120,8 @@ class FaultServer:
             return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
         if request.method == "HEAD" and faults.head_status is not None:
             return web.Response(status=faults.head_status)
+        if faults.fail_after is not None and self.sent.get(name, 0) >= faults.fail_after:
+            return web.Response(status=503, text="broken")
         if faults.statuses:
             status = faults.statuses.pop(0)
             headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
@@ -154,25 +159,24 @@ class FaultServer:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        await self._send(request, response, data, start, end, faults)
+        await self._send(request, response, name, start, end)
         return response
 
     async def _send(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        data: bytes,
-        start: int,
-        end: int,
-        faults: Faults,
+        self, request: web.Request, response: web.StreamResponse, name: str, start: int, end: int
     ) -> None:
+        data, faults = self.files[name], self.faults[name]
         cut = self._cut(faults, start, end)
         stall = self._stall(faults, start, end)
         stop = min(x for x in (cut, stall, end) if x is not None)
         began = time.monotonic()
         rate = faults.slow_rate if start == faults.slow_from else faults.rate
         for offset in range(start, stop, CHUNK):
+            if faults.fail_after is not None and self.sent.get(name, 0) >= faults.fail_after:
+                stop = offset  # broken down: cut this response here
+                break
             await response.write(data[offset : min(offset + CHUNK, stop)])
+            self.sent[name] = self.sent.get(name, 0) + min(CHUNK, stop - offset)
             if rate:  # keep to the rate: wait until the bytes sent are due
                 due = began + (offset + CHUNK - start) / rate
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
