@@ -30,10 +30,12 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	bash benchmarks/setup.sh
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/polite.py
 
 # Keeps the harness working in CI: small data, aiodl and curl only, no ratios asserted.
 bench-smoke: $(STAMP)
 	$(BIN)/python benchmarks/run.py --smoke
+	$(BIN)/python benchmarks/polite.py --smoke
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 
 MIB = 1 << 20
 SMALL_SIZE = 64 * 1024
+TINY_SIZE = 4 * 1024
 CHUNK = 4 * MIB
 
 
@@ -58,24 +59,24 @@ def sha256_of(path: Path) -> str:
 
 
 def big_source(root: Path, mib: int) -> Source:
-    """The W1 file. It lives in a per-size folder so a --smoke run never clobbers the 1 GiB one."""
+    """The W1/W3 or W5b file, in a per-size folder so a --smoke run never clobbers the 1 GiB one."""
     sub = f"{mib}MiB"
     path = root / sub / "big.bin"
     _ensure(path, mib * MIB)
     return Source(f"/{sub}/big.bin", path, sha256_of(path))
 
 
-def small_sources(root: Path, count: int) -> list[Source]:
-    """The W2/W4 files f0000.bin ... (count-1), each 64 KiB of random bytes.
+def small_sources(root: Path, count: int, size: int = SMALL_SIZE) -> list[Source]:
+    """The W2/W4 (64 KiB) or W5a (4 KiB) files f0000.bin ... (count-1), random bytes.
 
-    A folder per count, like the big file's: W4 mirrors the whole folder, so it must hold
-    exactly these files (a --smoke run's 50 must not sit among, or be, the 2000).
+    A folder per count and size, like the big file's: W4 mirrors the whole folder, so it must
+    hold exactly these files (a --smoke run's 50 must not sit among, or be, the 2000).
     """
-    sub = f"{count}x64KiB"
+    sub = f"{count}x{size // 1024}KiB"
     out: list[Source] = []
     for i in range(count):
         path = root / sub / f"f{i:04d}.bin"
-        _ensure(path, SMALL_SIZE)
+        _ensure(path, size)
         out.append(Source(f"/{sub}/{path.name}", path, sha256_of(path)))
     return out
 

@@ -12,7 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,6 +121,16 @@ TOOLS = [
     Tool("lftp", "W4", "lftp mirror -P 16", _LFTP + 'mirror -P 16 {url} "{out}"\''),
     Tool("wget", "W4", "wget -r", "wget --no-config -q -r -nH --cut-dirs=1 -P {out} {urls}"),
 ]  # fmt: skip
+
+
+def _rerun(workload: str, base: str, keys: tuple[str, ...]) -> list[Tool]:
+    """The rows of `base`, same labels and command lines, for `workload`: W5 scales W1 and W2 up,
+    so only the files may change between a W5 figure and the one it is read against."""
+    return [replace(t, workload=workload) for t in TOOLS if t.workload == base and t.key in keys]
+
+
+_SCALE_PEERS = ("aiodl", "aria2c", "curl")
+TOOLS += [*_rerun("W5a", "W2", _SCALE_PEERS), *_rerun("W5b", "W1", _SCALE_PEERS)]
 
 
 def clean_env() -> dict[str, str]:

@@ -3,9 +3,11 @@
 
 Over a loopback nginx, W1 fetches one big file over 8 connections and W2 many 64 KiB files 16 at
 a time; over a loopback vsftpd, W3 fetches the same big file in 8 segments and W4 mirrors the
-folder of small files with 16 connections. Runs are interleaved (rep by rep, tool by tool) so a
-slow phase of the machine hits every tool alike, and every output is checked by sha256: a fast
-wrong download must not win.
+folder of small files with 16 connections. W5a and W5b rerun W2 with 20,000 files of 4 KiB and
+W1 with a 4 GiB file (made for the run, removed after it), to see whether aiodl's memory stays
+flat and its time linear.
+Runs are interleaved (rep by rep, tool by tool) so a slow phase of the machine hits every tool
+alike, and every output is checked by sha256: a fast wrong download must not win.
 """
 
 from __future__ import annotations
@@ -40,8 +42,14 @@ from tests.servers import vsftpd
 
 TIME = "/usr/bin/time"
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("W1", "W2", "W3", "W4")
-SMOKE = {"big_mib": 16, "small_count": 50, "reps": 1, "tools": "aiodl,curl", "save": False}
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5a", "W5b")
+# Each W5 workload is read against the one it scales up (aiodl's RSS for W5a, time for W5b).
+SCALED = {"W5a": "W2", "W5b": "W1"}
+GIB = 1 << 30
+SMOKE = {
+    "big_mib": 16, "small_count": 50, "scale_mib": 64, "scale_count": 500,
+    "reps": 1, "tools": "aiodl,curl", "save": False,
+}  # fmt: skip
 ENV = _tools.clean_env()
 
 
@@ -50,7 +58,7 @@ class Workload:
     """A set of sources fetched in one run, plus the -i / -K files listing their URLs.
 
     `mirror` is the URL path of the folder a mirror tool is given instead of the file URLs;
-    `refs` are the tools the table states ratios to.
+    `refs` are the tools the table states ratios to; `skip` says why it cannot run here.
     """
 
     key: str
@@ -60,6 +68,7 @@ class Workload:
     scheme: str = "http"
     mirror: str = ""
     refs: tuple[str, ...] = ("aria2c",)
+    skip: str = ""
 
     @property
     def size(self) -> int:
@@ -99,8 +108,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/aiodl-bench"))
     p.add_argument("--big-mib", type=int, default=1024, help="W1/W3 file size (default 1024)")
     p.add_argument("--small-count", type=int, default=2000, help="W2/W4 files (default 2000)")
+    p.add_argument("--scale-mib", type=int, default=4096, help="W5b file size (default 4096)")
+    p.add_argument("--scale-count", type=int, default=20000, help="W5a files (default 20000)")
+    p.add_argument(
+        "--keep-scale", action="store_true", help="keep the W5 data for the next run"
+    )
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--only", default=",".join(WORKLOADS), help="workloads, e.g. W1,W3")
+    p.add_argument(
+        "--only",
+        default=",".join(WORKLOADS),
+        help=f"workloads, e.g. W1,W3 (default: all of {','.join(WORKLOADS)})",
+    )
     p.add_argument("--tools", default=",".join(keys), help=f"subset of {','.join(keys)}")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
     p.add_argument("--no-save", dest="save", action="store_false", help="skip results/ files")
@@ -154,7 +172,44 @@ def build_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
         out.append(Workload("W2", f"{title}, 16 concurrent", small, work))
         mirror = f"{title} over FTP, their folder mirrored, 16 connections"
         out.append(Workload("W4", mirror, small, work, "ftp", folder, refs=("lftp",)))
+    out += scale_workloads(args, work)
     return sorted((w for w in out if w.key in only), key=lambda w: w.key)
+
+
+def scale_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
+    """W5a, W2's commands on many 4 KiB files, and W5b, W1's on a bigger file; W5b is skipped,
+    before its data is made, when the disk could not hold it."""
+    data, out, only = work / "data", list[Workload](), set(args.only)
+    if "W5a" in only:
+        log(f"data: {args.scale_count} x 4 KiB in {data}")
+        many = _data.small_sources(data, args.scale_count, _data.TINY_SIZE)
+        title = f"{args.scale_count} files of 4 KiB, 16 concurrent (W2's commands)"
+        out.append(Workload("W5a", title, many, work))
+    if "W5b" in only:
+        title = f"1 file of {args.scale_mib} MiB, 8 connections (W1's commands)"
+        short = _disk_short(work, args.scale_mib)
+        if short:
+            log(f"W5b skipped: {short}")
+            out.append(Workload("W5b", title, [], work, skip=short))
+        else:
+            log(f"data: big.bin {args.scale_mib} MiB in {data}")
+            out.append(Workload("W5b", title, [_data.big_source(data, args.scale_mib)], work))
+    return out
+
+
+def _disk_short(work: Path, mib: int) -> str:
+    """Why a file of `mib` cannot be benchmarked here, or "" if it can.
+
+    The source, the scratch file as big as it and the output coexist on this disk, so 3x its
+    size plus 2 GiB to spare: 14 GiB (15 GB) for 4 GiB, even if the source is already made.
+    """
+    need, free = 3 * mib * _data.MIB + 2 * GIB, shutil.disk_usage(work).free
+    if free >= need:
+        return ""
+    return (
+        f"{mib} MiB needs {need / 1e9:.1f} GB free in {work} (source, scratch file and output, "
+        f"2 GiB to spare), only {free / 1e9:.1f} GB are"
+    )
 
 
 def write_url_files(wl: Workload, base: str) -> list[str]:
@@ -262,7 +317,7 @@ def run_one(
     prepare(parent, wl)
     out = parent / f"{wl.key}-{tool.key}-{rep}-{os.urandom(4).hex()}"
     out.mkdir()
-    job = Job(out, urls, wl.urls_file, wl.curl_config, args.big_mib)
+    job = Job(out, urls, wl.urls_file, wl.curl_config, wl.size // _data.MIB)
     utc = datetime.now(UTC).isoformat(timespec="seconds")
     seconds, rc, rss, err = timed(tool.argv(job), out, parent / "time.txt", args.timeout)
     if rc != 0:
@@ -313,6 +368,12 @@ def _ok_cell(runs: list[Run]) -> str:
     return "n/a (floor)" if all(r.status == "unchecked" for r in runs) else "yes"
 
 
+def _peak_mib(runs: list[Run]) -> float | None:
+    """The highest peak RSS of the runs, in MiB; None if GNU time reported none."""
+    kib = max((r.peak_rss_kib for r in runs if r.peak_rss_kib), default=None)
+    return kib and kib / 1024
+
+
 def _num(x: float | None, digits: int = 2) -> str:
     """A table number, or '-' when there is none (all runs failed, RSS not reported)."""
     return "-" if x is None else f"{x:.{digits}f}"
@@ -321,11 +382,13 @@ def _num(x: float | None, digits: int = 2) -> str:
 def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[str]:
     """The markdown table of one workload, one row per tool, in the order they ran, with a
     ratio column per reference tool of the workload."""
+    head = [f"### {wl.key}: {wl.title}", ""]
+    if wl.skip:
+        return [*head, f"Skipped: {wl.skip}.", ""]
     mine = [r for r in runs if r.workload == wl.key]
     refs = [_median([r for r in mine if r.tool == ref]) for ref in wl.refs]
     rows = [
-        f"### {wl.key}: {wl.title}",
-        "",
+        *head,
         f"| tool | median s | {' | '.join(f'ratio to {ref}' for ref in wl.refs)} "
         "| peak RSS MiB | ok |",
         f"|---|---:|{'---:|' * len(refs)}---:|---|",
@@ -340,12 +403,53 @@ def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[
             continue
         med = _median(its)
         ratios = [f"{med / ref:.2f}" if med is not None and ref else "-" for ref in refs]
-        rss = max((r.peak_rss_kib for r in its if r.peak_rss_kib), default=None)
         rows.append(
             f"| {tool.label} | {_num(med)} | {' | '.join(ratios)} "
-            f"| {_num(rss and rss / 1024, 1)} | {_ok_cell(its)} |"
+            f"| {_num(_peak_mib(its), 1)} | {_ok_cell(its)} |"
         )
     return [*rows, ""]
+
+
+def scaling(wl: Workload, workloads: list[Workload], runs: list[Run]) -> list[str]:
+    """The line under a W5 table reading aiodl against the workload W5 scales up, when both ran
+    in this invocation: figures from separate invocations do not compare on this VM."""
+    base = next((w for w in workloads if w.key == SCALED.get(wl.key)), None)
+    if base is None or wl.skip:
+        return []
+    mine, theirs = _aiodl_ok(runs, wl.key), _aiodl_ok(runs, base.key)
+    if not (mine and theirs):
+        return [f"Scaling: no passing aiodl run in {wl.key} or {base.key} to compare.", ""]
+    line = _memory_line if wl.key == "W5a" else _time_line
+    return [line(wl, base, mine, theirs), ""]
+
+
+def _aiodl_ok(runs: list[Run], key: str) -> list[Run]:
+    """aiodl's passing runs of one workload: a failed run may have stopped early, and small."""
+    return [r for r in runs if r.workload == key and r.tool == "aiodl" and r.status == "ok"]
+
+
+def _memory_line(wl: Workload, base: Workload, mine: list[Run], theirs: list[Run]) -> str:
+    """W5a: memory must stay flat as the file count grows; the issue allows 1.5x W2's peak."""
+    rss, ref = _peak_mib(mine), _peak_mib(theirs)
+    if not (rss and ref):
+        return "Scaling, memory: no peak RSS reported."
+    ratio = rss / ref
+    verdict = "met" if ratio <= 1.5 else "MISSED"
+    return (
+        f"Scaling, memory: aiodl peak RSS {rss:.1f} MiB for {len(wl.sources)} files vs "
+        f"{ref:.1f} MiB in {base.key} for {len(base.sources)}: ratio {ratio:.2f} "
+        f"(target <= 1.5, {verdict})."
+    )
+
+
+def _time_line(wl: Workload, base: Workload, mine: list[Run], theirs: list[Run]) -> str:
+    """W5b: time must grow linearly with bytes, so W1's median scaled by the size ratio."""
+    med, ref, factor = _median(mine) or 0, _median(theirs) or 0, wl.size / base.size
+    return (
+        f"Scaling, time: aiodl median {med:.2f} s for {wl.size / _data.MIB:g} MiB vs {factor:g} x "
+        f"its {base.key} median {ref:.2f} s = {factor * ref:.2f} s: ratio "
+        f"{med / (factor * ref):.2f} (linear in bytes = 1.00)."
+    )
 
 
 def report(
@@ -367,10 +471,11 @@ def report(
         f"Median of {args.reps} interleaved rep(s); every output checked by sha256; "
         "ratio to X = median / X's median (lower is faster); peak RSS = max over reps.",
         "",
-        f"Versions: {'; '.join(versions)}.",
+        f"Versions: {'; '.join(versions) or 'none'}.",
         "",
     ]
-    return "\n".join([*head, *(line for wl in workloads for line in table(wl, tools, runs))])
+    body = [[*table(wl, tools, runs), *scaling(wl, workloads, runs)] for wl in workloads]
+    return "\n".join([*head, *(line for lines in body for line in lines)])
 
 
 def save(text: str, runs: list[Run]) -> Path:
@@ -398,23 +503,33 @@ def start_servers(stack: ExitStack, work: Path, workloads: list[Workload]) -> di
     return bases
 
 
+def remove_scale_data(workloads: list[Workload]) -> None:
+    """W5's folders (4 GiB, 20,000 files) go after the run unless --keep-scale."""
+    for wl in workloads:
+        if wl.key in SCALED:
+            shutil.rmtree(wl.sources[0].path.parent, ignore_errors=True)
+            log(f"removed {wl.sources[0].path.parent}")
+
+
 def main(argv: list[str]) -> int:
     """Data, servers, runs, report; exit 1 if any run failed or aiodl was asked for but absent."""
     args = parse_args(argv)
     work: Path = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     workloads = build_workloads(args, work)
-    picked = [
-        t for t in _tools.TOOLS if t.key in args.tools and t.workload in {w.key for w in workloads}
-    ]
+    live = [w for w in workloads if not w.skip]
+    keys = {w.key for w in live}
+    picked = [t for t in _tools.TOOLS if t.key in args.tools and t.workload in keys]
     tools = {t: _tools.version(t) for t in picked}
     out_root(work)
     try:
         with ExitStack() as stack:
-            runs = run_all(args, start_servers(stack, work, workloads), workloads, tools)
+            runs = run_all(args, start_servers(stack, work, live), live, tools)
     finally:
         shutil.rmtree(work / "out", ignore_errors=True)
-    text = report(args, workloads, tools, runs)
+    text = report(args, workloads, tools, runs)  # sizes it states are read from the data
+    if not args.keep_scale:
+        remove_scale_data(live)
     print(text)
     if args.save:
         log(f"saved {save(text, runs)} (+ .jsonl)")
