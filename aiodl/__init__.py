@@ -7,7 +7,7 @@ Runs on the caller's event loop. See ``aiodl._exceptions`` for the error tree.
 
 import logging
 
-from ._api import download, download_many
+from ._api import download, download_many, stream
 from ._config import Config
 from ._exceptions import (
     ConnectionLimitError,
@@ -52,4 +52,5 @@ __all__ = [
     "__version__",
     "download",
     "download_many",
+    "stream",
 ]

@@ -1,13 +1,14 @@
-"""The public coroutines: ``download_many`` and ``download``."""
+"""The public coroutines: ``download_many``, ``stream`` and ``download``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import netrc
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from ._checksum import Checksum, parse_sums
 from ._config import Config
 from ._driver import Driver
-from ._engine import Engine, default_dest
+from ._engine import Deliver, Engine, Sources, default_dest
 from ._models import Request, Result
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 async def download_many(
-    sources: Iterable[str | Request],
+    sources: Sources,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
@@ -33,10 +34,58 @@ async def download_many(
 ) -> list[Result]:
     """Download every source into ``dest``; one Result per source, in input order.
 
-    A failed file is a ``Result(ok=False, error=...)``; only invalid options raise.
-    ``options`` are the fields of :class:`Config` and override ``config``.
+    ``sources`` may be any iterable or async iterable, drawn lazily. A failed file is a
+    ``Result(ok=False, error=...)``; only invalid options raise. ``options`` are the
+    fields of :class:`Config` and override ``config``.
     """
+    results: dict[int, Result] = {}
+
+    async def keep(number: int, result: Result) -> None:
+        results[number] = result
+
+    await _run(sources, dest, Config.build(config, options), keep)
+    return [results[number] for number in range(len(results))]
+
+
+async def stream(
+    sources: Sources,
+    dest: str | os.PathLike[str] = ".",
+    *,
+    config: Config | None = None,
+    **options: Any,
+) -> AsyncGenerator[Result, None]:
+    """Download like ``download_many``, yielding each Result as soon as its file is done
+    (``Result.index`` is its source's position). Nothing piles up: a consumer that stops
+    to think holds the downloads back. To stop early, close it (``contextlib.aclosing``):
+    the downloads still running are cancelled, their journaled bytes kept for a rerun."""
     settings = Config.build(config, options)
+    ready: asyncio.Queue[Result | None] = asyncio.Queue(settings.connections)
+
+    async def hand_over(number: int, result: Result) -> None:
+        await ready.put(result)
+
+    async def run() -> None:
+        try:
+            await _run(sources, dest, settings, hand_over)
+        finally:
+            this = asyncio.current_task()
+            if this is not None and not this.cancelling():  # cancelled: nobody is reading
+                await ready.put(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while (result := await ready.get()) is not None:
+            yield result
+        await task  # its error, if it failed (invalid options)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _run(
+    sources: Sources, dest: str | os.PathLike[str], settings: Config, deliver: Deliver
+) -> None:
     folder = default_dest(dest)
     async with AsyncExitStack() as stack:
         if settings.progress is True:
@@ -48,7 +97,7 @@ async def download_many(
         logins = netrc_logins(settings.netrc)
         drivers = _Drivers(settings, logins)
         stack.push_async_callback(drivers.aclose)
-        return await Engine(settings, folder, drivers, sums, logins).run(sources)
+        await Engine(settings, folder, drivers, sums, logins).run(sources, deliver)
 
 
 async def download(

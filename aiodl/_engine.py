@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
@@ -40,6 +40,8 @@ from ._writer import sync_folders
 
 T = TypeVar("T")
 log = logging.getLogger("aiodl")
+Sources = Iterable[str | Request] | AsyncIterable[str | Request]
+Deliver = Callable[[int, Result], Awaitable[None]]
 
 
 def as_request(source: str | Request) -> Request:
@@ -81,9 +83,11 @@ class Engine:
             config.progress if callable(config.progress) else None
         )
 
-    async def run(self, sources: Iterable[str | Request]) -> list[Result]:
-        """Download every source; results in input order, a folder's files in its place."""
-        results: dict[int, Result] = {}
+    async def run(self, sources: Sources, deliver: Deliver) -> None:
+        """Download every source, handing each Result to ``deliver`` with the file's
+        number (a folder's files numbered in its place) as soon as it is known. Sources
+        are drawn lazily, a few ahead of the connections: any number fits in memory, and
+        a slow ``deliver`` holds the run back instead of piling results up."""
         # Twice as many files in hand as connections: a file waiting out a retry lends its
         # connection to another file instead of leaving it idle.
         workers = 2 * self.config.connections
@@ -91,7 +95,7 @@ class Engine:
 
         async def produce() -> None:
             index = 0
-            for position, source in enumerate(sources):
+            async for position, source in _numbered(sources):
                 async for job in self._jobs(as_request(source)):
                     job.index, job.source = index, position
                     index += 1
@@ -101,7 +105,7 @@ class Engine:
 
         async def work() -> None:
             while (job := await queue.get()) is not None:
-                results[job.index] = await self.fetch(job)
+                await deliver(job.index, await self.fetch(job))
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -113,7 +117,6 @@ class Engine:
         finally:
             self.journal.close()
             await self._blocking(partial(sync_folders, self.synced_folders))
-        return [results[index] for index in range(len(results))]
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
         """The jobs of one source: itself, or every file of the folder it names."""
@@ -239,6 +242,18 @@ class Engine:
     def report(self, event: Event) -> None:
         if self._emit is not None:
             self._emit(event)
+
+
+async def _numbered(sources: Sources) -> AsyncIterator[tuple[int, str | Request]]:
+    """The sources with their positions, from a plain or an async iterable, one at a time."""
+    if isinstance(sources, AsyncIterable):
+        position = 0
+        async for source in sources:
+            yield position, source
+            position += 1
+    else:
+        for item in enumerate(sources):
+            yield item
 
 
 def default_dest(dest: str | os.PathLike[str]) -> Path:

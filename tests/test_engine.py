@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,13 @@ async def test_many_sources_are_pulled_lazily(http_server: FaultServer, tmp_path
     url = http_server.add("tiny", b"t")
     pulled = 0
 
-    def sources() -> object:
+    def sources() -> Iterator[aiodl.Request]:
         nonlocal pulled
         for i in range(50):
             pulled += 1
             yield aiodl.Request(url, f"t{i}")
 
-    results = await aiodl.download_many(sources(), tmp_path, connections=4)  # type: ignore[arg-type]
+    results = await aiodl.download_many(sources(), tmp_path, connections=4)
     assert pulled == 50
     assert [r.path.name if r.path else None for r in results] == [f"t{i}" for i in range(50)]
 
