@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from aiodl._driver import RemoteFile
 from aiodl._journal import FOLDER, NAME, Checkpoint, Journal
 from aiodl._ranges import RangeSet
@@ -55,21 +57,17 @@ def test_saving_again_replaces_and_forget_removes(tmp_path: Path) -> None:
     assert Journal(tmp_path).find("http://h/f") is None
 
 
-def test_a_damaged_row_is_only_a_lost_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    ["UPDATE files SET ranges = 'not json'", "PRAGMA user_version = 99"],
+    ids=["damaged row", "another schema version"],
+)
+def test_a_damaged_or_foreign_journal_is_only_a_lost_resume(tmp_path: Path, damage: str) -> None:
     journal = Journal(tmp_path)
     journal.save(checkpoint())
     journal.close()
     with sqlite3.connect(tmp_path / FOLDER / NAME) as db:
-        db.execute("UPDATE files SET ranges = 'not json'")
-    assert Journal(tmp_path).find("http://h/f") is None
-
-
-def test_another_schema_version_is_dropped(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
-    journal.save(checkpoint())
-    journal.close()
-    with sqlite3.connect(tmp_path / FOLDER / NAME) as db:
-        db.execute("PRAGMA user_version = 99")
+        db.execute(damage)
     assert Journal(tmp_path).find("http://h/f") is None
 
 
