@@ -10,8 +10,10 @@ from types import MappingProxyType
 from ._checksum import parse_checksum
 from ._exceptions import DownloadError
 
+_NONE: Mapping[str, int] = MappingProxyType({})  # shared: most Results name no sources
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Request:
     """One file to fetch.
 
@@ -42,7 +44,7 @@ class Request:
             raise ValueError("Request.size must be >= 0")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a run of millions keeps millions of these
 class Result:
     """The outcome for one source. ``url`` is masked (no passwords or key values).
 
@@ -63,7 +65,7 @@ class Result:
     skipped: bool = False
     seconds: float = 0.0
     index: int = -1
-    sources: Mapping[str, int] = field(default_factory=dict)
+    sources: Mapping[str, int] = field(default_factory=lambda: _NONE)
 
 
 @dataclass(frozen=True)
