@@ -110,9 +110,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--small-count", type=int, default=2000, help="W2/W4 files (default 2000)")
     p.add_argument("--scale-mib", type=int, default=4096, help="W5b file size (default 4096)")
     p.add_argument("--scale-count", type=int, default=20000, help="W5a files (default 20000)")
-    p.add_argument(
-        "--keep-scale", action="store_true", help="keep the W5 data for the next run"
-    )
+    p.add_argument("--keep-scale", action="store_true", help="keep the W5 data for the next run")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument(
         "--only",
