@@ -21,7 +21,6 @@ an IntegrityError).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
 from ._models import Event, Request, Result, Started
 from ._names import choose_name
-from ._origins import Origin, provenance
+from ._origins import RETRIES_WITH_FALLBACK, Origin, provenance
 from ._ranges import RangeSet
 from ._retrying import ProgressHook, RetryHook, retrying
 from ._rules import mask_url
@@ -211,7 +210,7 @@ class FileDownload:
         source that fails while others are left gets one retry, the last one every retry."""
         for source in self._sources[:-1]:
             try:
-                return await self._probe(None, source=source, retries=1)
+                return await self._probe(None, source=source, fallback=True)
             except LocalFileError:
                 raise
             except DownloadError as error:
@@ -224,15 +223,16 @@ class FileDownload:
         start: int = 0,
         *,
         source: Source | None = None,
-        retries: int | None = None,
+        fallback: bool = False,
     ) -> Body:
         """The first request of a file, retried under the host's limit (from the
-        reference, or from ``source``, which then becomes the reference)."""
+        reference, or from ``source``, which then becomes the reference; with
+        ``fallback``, other sources are left to try, so this one gets fewer retries)."""
         if source is not None and source is not self._source:
             await self._move_to(source)
         source, policy = self._source, self._config.retry_policy
-        if retries is not None:
-            policy = dataclasses.replace(policy, retries=min(retries, policy.retries))
+        if fallback:
+            policy = policy.at_most(RETRIES_WITH_FALLBACK)
         host = self._services.host(source.url)
         return await retrying(
             policy,

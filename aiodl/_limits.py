@@ -43,14 +43,13 @@ class HostLimit:
 
     async def ready(self, slot: Slot | None = None) -> None:
         """Wait out the host's Retry-After deadline, lending ``slot`` meanwhile."""
-        wait = self.policy.wait(asyncio.get_running_loop().time())
-        if wait <= 0:
+        if self.policy.wait(asyncio.get_running_loop().time()) <= 0:
             return
         if slot is None:
-            await asyncio.sleep(wait)
+            await self._deadline()
             return
-        async with slot.paused():  # taking it back waits for the deadline too
-            await asyncio.sleep(wait)
+        async with slot.paused():
+            await self._deadline()
 
     def note(self, error: BaseException | None) -> None:
         """What a request's outcome says of the host: success, overload, or neither."""

@@ -18,6 +18,8 @@ from ._ranges import RangeSet
 from ._rules import mask_url
 
 MAX_RANGES_SHOWN = 8  # per source, in an error message
+# Retries for a source while other sources are left: one, for a blip, then move on.
+RETRIES_WITH_FALLBACK = 1
 
 
 @dataclass(eq=False)

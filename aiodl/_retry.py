@@ -6,7 +6,7 @@ random number, so every decision is reproducible in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -57,6 +57,11 @@ class RetryPolicy:
     base: float = 0.5
     cap: float = 30.0
     max_wait: float = 300.0
+
+    def at_most(self, retries: int) -> RetryPolicy:
+        """This policy with no more than ``retries`` further tries: for a source that has
+        others to fall back on, where waiting on it costs more than moving on."""
+        return replace(self, retries=min(self.retries, retries))
 
     def backoff(self, attempt: int, rand: float) -> float:
         """Delay before retry number ``attempt`` (0-based), ``rand`` uniform in [0, 1).

@@ -27,7 +27,7 @@ from ._exceptions import (
     TransferError,
 )
 from ._limits import HostLimit, Slot, limited
-from ._origins import Origin, disagreement, pick
+from ._origins import RETRIES_WITH_FALLBACK, Origin, disagreement, pick
 from ._planner import Segment, plan, plan_gaps, slowest, steal, take_over
 from ._ranges import RangeSet
 from ._retry import RetryPolicy
@@ -280,7 +280,7 @@ class Transfer:
 
         while True:
             alone = not self._others_live(origin)
-            policy = self.policy if alone else dataclasses.replace(self.policy, retries=1)
+            policy = self.policy if alone else self.policy.at_most(RETRIES_WITH_FALLBACK)
             try:
                 return await self._retrying(attempt, lambda: segment.pos, slot, policy)
             except LocalFileError:

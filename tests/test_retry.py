@@ -191,3 +191,9 @@ def test_delay_examples() -> None:
 
 def test_default_policy() -> None:
     assert RetryPolicy() == RetryPolicy(retries=5, base=0.5, cap=30.0, max_wait=300.0)
+
+
+@given(st.integers(0, 20), st.integers(0, 20))
+def test_at_most_never_raises_the_retries(configured: int, cap: int) -> None:
+    """A source with others to fall back on gets fewer tries, never more than asked for."""
+    assert RetryPolicy(retries=configured).at_most(cap).retries == min(configured, cap)
