@@ -17,6 +17,7 @@ from ._retry import RetryPolicy
 from ._rules import ALWAYS_CREDENTIALS, looks_secret
 
 MiB = 1024 * 1024
+MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
 
 BasicAuth = tuple[str, str]
 """``(user, password)`` for HTTP basic authentication."""
@@ -46,6 +47,11 @@ class Config:
     ``checksums`` is a ``SHA256SUMS``-style file (a path or a URL) whose digests every
     downloaded file listed in it must match. ``rate_limit`` caps the bandwidth of the whole
     run, in bytes per second, and ``host_rate_limit`` what the run takes from any one host.
+    ``manifest`` is a SQLite file recording every file's outcome across runs (see
+    ``aiodl._manifest``): a rerun skips done files without a request and gives a failed
+    one ``max_attempts`` runs in all. ``shard`` puts each file ``shard`` folders deep,
+    named by two hex digits each of its path's sha256 (``dest/3f/a2/NAME`` for 2), so no
+    folder of a million-file job holds more than a few thousand entries.
     """
 
     split: int = 8
@@ -70,12 +76,18 @@ class Config:
     checksums: str | os.PathLike[str] | None = None
     rate_limit: float | None = None
     host_rate_limit: float | None = None
+    manifest: str | os.PathLike[str] | None = None
+    max_attempts: int = 3
+    shard: int = 0
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
             _require(name, getattr(self, name), minimum=1)
-        for name in ("retries",):
-            _require(name, getattr(self, name), minimum=0)
+        _require("max_attempts", self.max_attempts, minimum=1)
+        _require("retries", self.retries, minimum=0)
+        _require("shard", self.shard, minimum=0)
+        if self.shard > MAX_SHARD:
+            raise ValueError(f"shard must be at most {MAX_SHARD}, got {self.shard}")
         positive = ["timeout", "backoff", "backoff_cap", "max_retry_wait"]
         positive += [n for n in ("rate_limit", "host_rate_limit") if getattr(self, n) is not None]
         for name in positive:
@@ -90,6 +102,8 @@ class Config:
             raise TypeError("verify must be True, False or an ssl.SSLContext")
         if self.checksums is not None and not isinstance(self.checksums, str | os.PathLike):
             raise TypeError("checksums must be the path or URL of a SHA256SUMS-style file")
+        if self.manifest is not None and not isinstance(self.manifest, str | os.PathLike):
+            raise TypeError("manifest must be the path of a SQLite file")
         if not isinstance(self.netrc, bool | str | os.PathLike):
             raise TypeError("netrc must be True, False or the path of a netrc file")
         if not isinstance(self.progress, bool) and not callable(self.progress):

@@ -31,6 +31,7 @@ from ._fetch import FileDownload, Job
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
+from ._manifest import Ledger, Manifest
 from ._mirror import Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
@@ -70,6 +71,11 @@ class Engine:
         self.config = config
         self.dest = dest
         self.journal = Journal(dest)
+        self.ledger = (
+            Ledger(Manifest(config.manifest), dest, config.max_attempts)
+            if config.manifest is not None
+            else None
+        )
         self.committer = Committer(config.sync)
         self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
         self.checked_folders: set[Path] = set()
@@ -116,6 +122,8 @@ class Engine:
             raise first_failure(failures) from None
         finally:
             self.journal.close()
+            if self.ledger is not None:
+                self.ledger.close()
             await self._blocking(partial(sync_folders, self.synced_folders))
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
@@ -170,7 +178,18 @@ class Engine:
         return await finish(asyncio.get_running_loop().run_in_executor(None, call))
 
     async def fetch(self, job: Job) -> Result:
-        """Download one job; every failure becomes a Result, never an exception."""
+        """Download one job, unless the manifest settled it in an earlier run; every
+        failure becomes a Result, never an exception."""
+        ledger = self.ledger
+        known = None if ledger is None or job.refused else ledger.known(job.request)
+        if known is not None:
+            return self._settle(job, dataclasses.replace(known, index=job.source))
+        result = await self._download(job)
+        if ledger is not None:
+            await ledger.record(job.request, result)
+        return self._settle(job, result)
+
+    async def _download(self, job: Job) -> Result:
         url = job.url
         began = time.monotonic()
         try:
@@ -182,12 +201,14 @@ class Engine:
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
             result = Result(url, job.path, ok=False, error=LocalFileError(message, url=url))
-        result = dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
+        return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
+
+    def _settle(self, job: Job, result: Result) -> Result:
         if result.error is None:
             self.report(Finished(job.index, result))
             return result
         if job.refused is None:  # info: the Result carries it, the caller decides
-            log.info("failed %s: %s", url, result.error)
+            log.info("failed %s: %s", job.url, result.error)
         self.report(Failed(job.index, result))
         return result
 

@@ -38,7 +38,7 @@ from ._journal import Checkpoint, Journal
 from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
 from ._models import Event, Request, Result, Started
-from ._names import choose_name
+from ._names import choose_name, sharded
 from ._origins import RETRIES_WITH_FALLBACK, Origin, provenance
 from ._ranges import RangeSet
 from ._retrying import ProgressHook, RetryHook, retrying
@@ -131,8 +131,14 @@ class FileDownload:
     def _checkpoint(self) -> Checkpoint | None:
         """The journal's record of this file, if it has one for this URL and target."""
         request = self._job.request
-        wanted = None if request.path is None else choose_name(request.path, None, "").as_posix()
+        wanted = None if request.path is None else self._target(None, "").as_posix()
         return self._services.journal.find(self._job.url, wanted)
+
+    def _target(self, disposition: str | None, url: str) -> PurePosixPath:
+        """Where the file goes below dest: the request's path, else the server's name,
+        else the URL's; sharded when the run asks for it."""
+        named = choose_name(self._job.request.path, disposition, url)
+        return sharded(named, self._config.shard)
 
     async def _resume(self, checkpoint: Checkpoint) -> Result | None:
         """Fetch only what the journal lacks; None when the file must start over."""
@@ -179,7 +185,7 @@ class FileDownload:
             info = probe.info
             _check_expected_size(self._job.request, info)
             request = self._job.request
-            relative = choose_name(request.path, info.disposition, request.url)
+            relative = self._target(info.disposition, request.url)
             part = await self._stage(relative, info, compare_time=False)
             if part is None:
                 return self._skipped(info)
@@ -191,7 +197,7 @@ class FileDownload:
         """A file from a folder listing: a complete copy (same size and time) is skipped
         without opening any connection."""
         info = _listed_info(self._source, entry)
-        relative = choose_name(self._job.request.path, None, self._source.url)
+        relative = self._target(None, self._source.url)
         part = await self._stage(relative, info)
         if part is None:
             return self._skipped(info)

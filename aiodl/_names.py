@@ -7,6 +7,7 @@ stays inside ``dest``, no symlink at the target) live with the writer.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from email.message import Message
@@ -125,6 +126,15 @@ def choose_name(explicit: str | None, content_disposition: str | None, url: str)
         return sanitize_relative(explicit)
     proposed = name_from_content_disposition(content_disposition) or name_from_url(url)
     return PurePosixPath(sanitize_name(proposed))
+
+
+def sharded(relative: PurePosixPath, depth: int) -> PurePosixPath:
+    """``relative`` below ``depth`` folders named by successive pairs of hex digits of
+    its sha256: the same path always lands in the same folder, and files spread evenly."""
+    if depth == 0:
+        return relative
+    digest = hashlib.sha256(relative.as_posix().encode("utf-8", "surrogateescape")).hexdigest()
+    return PurePosixPath(*(digest[2 * level : 2 * level + 2] for level in range(depth)), relative)
 
 
 def part_name(name: str) -> str:

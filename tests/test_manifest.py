@@ -1,0 +1,197 @@
+"""The manifest (aiodl._manifest): its records on a real SQLite file, then reruns of real
+downloads that skip what it says is done."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import stat
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import aiodl
+from aiodl._manifest import BATCH_ROWS, Manifest
+from aiodl._names import sharded
+from tests.conftest import random_bytes
+from tests.servers.http import FaultServer
+
+A, B = (
+    aiodl.Request("http://h/a"),
+    aiodl.Request("http://h/b", "named/b.bin", mirrors=["ftp://m/b"]),
+)
+
+
+def test_records_move_from_pending_to_done_or_failed(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "job.sqlite")
+    manifest.pending(A)
+    manifest.pending(B)
+    manifest.flush()
+    assert manifest.counts() == {"done": 0, "failed": 0, "pending": 2}
+    manifest.done(A, "a", 3, "sha256:00")
+    manifest.failed(B, "HTTP 404")
+    manifest.pending(A)  # drawn again: a record is never set back to pending
+    manifest.close()
+    again = Manifest(tmp_path / "job.sqlite")
+    done, failed = again.lookup(A), again.lookup(B)
+    assert done is not None
+    assert (done.state, done.saved, done.size) == ("done", "a", 3)
+    assert failed is not None
+    assert (failed.state, failed.reason, failed.attempts) == (
+        "failed",
+        "HTTP 404",
+        1,
+    )
+    assert failed.request() == B  # URL, name and mirrors: enough to fetch it again
+    again.close()
+
+
+def test_each_failed_run_counts_and_success_clears_the_reason(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "job.sqlite")
+    for reason in ("timeout", "HTTP 503"):
+        manifest.failed(A, reason)
+    manifest.flush()
+    entry = manifest.lookup(A)
+    assert entry is not None
+    assert (entry.attempts, entry.reason) == (2, "HTTP 503")
+    manifest.done(A, "a", 1, "sha256:11")
+    manifest.flush()
+    entry = manifest.lookup(A)
+    assert entry is not None
+    assert (entry.state, entry.reason) == ("done", None)
+    manifest.close()
+
+
+def test_records_are_committed_in_batches(tmp_path: Path) -> None:
+    """Another reader sees nothing until a batch is full, then all of it at once."""
+    manifest = Manifest(tmp_path / "job.sqlite")
+    reader = sqlite3.connect(tmp_path / "job.sqlite")
+
+    def committed() -> int:
+        return int(reader.execute("SELECT count(*) FROM sources").fetchone()[0])
+
+    for number in range(BATCH_ROWS - 1):
+        manifest.pending(aiodl.Request(f"http://h/{number}"))
+    assert committed() == 0
+    manifest.pending(aiodl.Request("http://h/last"))
+    assert committed() == BATCH_ROWS
+    manifest.close()
+    reader.close()
+
+
+def test_the_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    Manifest(tmp_path / "job.sqlite").close()
+    assert stat.S_IMODE((tmp_path / "job.sqlite").stat().st_mode) == 0o600
+
+
+def test_a_file_that_is_not_a_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "urls.txt").write_text("http://h/a\n" * 200)
+    with pytest.raises(ValueError, match="not an aiodl manifest"):
+        Manifest(tmp_path / "urls.txt")
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["pending", "done", "failed"]), st.sampled_from([A, B])))
+
+
+@settings(max_examples=50, deadline=None)
+@given(OPS)
+def test_records_follow_the_model_of_states(ops: list[tuple[str, aiodl.Request]]) -> None:
+    """pending only adds an unknown file, done and failed always set the state, and
+    attempts count the failures."""
+    model: dict[aiodl.Request, tuple[str, int]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = Manifest(Path(folder, "job.sqlite"))
+        for op, request in ops:
+            state, attempts = model.get(request, ("pending", 0))
+            if op == "pending":
+                manifest.pending(request)
+            elif op == "done":
+                manifest.done(request, "x", 1, "sha256:00")
+            else:
+                manifest.failed(request, "boom")
+                attempts += 1
+            model[request] = (op if op != "pending" else state, attempts)
+        manifest.flush()
+        for request, (state, attempts) in model.items():
+            entry = manifest.lookup(request)
+            assert entry is not None
+            assert (entry.state, entry.attempts) == (state, attempts)
+        manifest.close()
+
+
+def test_sharding_is_stable_and_spreads_names() -> None:
+    path = sharded(PurePosixPath("f.bin"), 2)
+    digest = hashlib.sha256(b"f.bin").hexdigest()
+    assert path.as_posix() == f"{digest[:2]}/{digest[2:4]}/f.bin"
+    folders = {sharded(PurePosixPath(f"{n}.jpg"), 1).parts[0] for n in range(2000)}
+    assert len(folders) > 200  # of 256
+
+
+@pytest.mark.anyio
+async def test_a_rerun_skips_done_files_without_any_request(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    files = {f"f{n}.bin": random_bytes(1000 + n) for n in range(20)}
+    urls = [http_server.add(name, data) for name, data in files.items()]
+    job = tmp_path / "job.sqlite"
+    first = await aiodl.download_many(urls, tmp_path / "d", manifest=job)
+    assert all(r.ok and not r.skipped for r in first)
+    asked = len(http_server.seen)
+    second = await aiodl.download_many(urls, tmp_path / "d", manifest=job)
+    assert len(http_server.seen) == asked  # not one request
+    assert all(r.ok and r.skipped for r in second)
+    assert [r.path for r in second] == [r.path for r in first]
+    manifest = Manifest(job)
+    for name, data in files.items():
+        entry = manifest.lookup(aiodl.Request(http_server.url(name)))
+        assert entry is not None
+        assert entry.state == "done"
+        assert (entry.size, entry.digest) == (
+            len(data),
+            "sha256:" + hashlib.sha256(data).hexdigest(),
+        )
+    manifest.close()
+
+
+@pytest.mark.anyio
+async def test_a_failed_file_is_asked_for_in_max_attempts_runs_only(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    missing = http_server.url("missing.bin")
+    job = tmp_path / "job.sqlite"
+    for run in range(3):
+        [result] = await aiodl.download_many([missing], tmp_path, manifest=job, max_attempts=2)
+        assert not result.ok
+        assert result.error is not None
+        if run < 2:
+            assert "404" in str(result.error)
+    assert len(http_server.requests_for("missing.bin")) == 2
+    assert "failed in 2 runs, last: HTTP 404" in str(result.error)
+
+
+@pytest.mark.anyio
+async def test_a_done_file_that_was_deleted_is_fetched_again(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(5000)
+    url = http_server.add("f.bin", data)
+    job = tmp_path / "job.sqlite"
+    [first] = await aiodl.download_many([url], tmp_path / "d", manifest=job)
+    assert first.path is not None
+    first.path.unlink()
+    [second] = await aiodl.download_many([url], tmp_path / "d", manifest=job)
+    assert second.ok
+    assert not second.skipped
+    assert first.path.read_bytes() == data
+
+
+@pytest.mark.anyio
+async def test_shard_puts_files_in_hashed_folders(http_server: FaultServer, tmp_path: Path) -> None:
+    urls = [http_server.add(f"f{n}.bin", bytes([n])) for n in range(10)]
+    results = await aiodl.download_many(urls, tmp_path, shard=2)
+    for n, result in enumerate(results):
+        assert result.path == tmp_path / sharded(PurePosixPath(f"f{n}.bin"), 2)
+        assert result.path.read_bytes() == bytes([n])
