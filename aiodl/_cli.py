@@ -1,5 +1,7 @@
 """The ``aiodl`` command: a thin layer that turns flags into ``download_many`` options.
 
+``aiodl manifest FILE`` reads a job's manifest (``--failed`` lists its failures).
+
 Exit status: 0 when every file is ok, 1 when any failed, 2 for usage errors, 130 when
 interrupted (Ctrl-C).
 """
@@ -8,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
+import itertools
 import json
 import logging
 import os
@@ -17,11 +21,13 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
-from ._api import download_many
+from ._api import stream
+from ._manifest import Manifest
+from ._mirror import is_tree_url
 from ._models import Request, Result
+from ._rules import mask_url
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -61,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-sync", action="store_true", help="skip fsync before rename (scratch data)")
     add("--json", action="store_true", help="print one JSON object per result on stdout")
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
+    add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
+    add("--max-attempts", type=int, default=3, help="runs a failed file gets (default: 3)")
+    add("--shard", type=int, default=0, metavar="N", help="spread files N folders deep (0-4)")
     add("--no-progress", action="store_true", help="no progress bars")
     add("-q", "--quiet", action="store_true", help="print nothing but errors")
     add("-v", "--verbose", action="store_true", help="log each request and retry")
@@ -136,21 +145,26 @@ def auth_option(args: argparse.Namespace) -> tuple[str, str] | dict[str, str] | 
     return None
 
 
-def sources(args: argparse.Namespace) -> list[Request]:
-    requests = [Request(url) for url in args.urls]
-    if args.input_file:
-        if args.input_file == "-":
-            requests.extend(read_input(iter(sys.stdin)))
-        else:
-            with open(args.input_file, encoding="utf-8") as handle:
-                requests.extend(read_input(iter(handle)))
-    if not requests:
+def sources(args: argparse.Namespace) -> Iterator[Request]:
+    """The Requests of the command line, then of ``-i``, read lazily: an input file of a
+    million lines is never held in memory. Raises UsageError when there are none."""
+    requests = itertools.chain((Request(url) for url in args.urls), _input_file(args.input_file))
+    first = next(requests, None)
+    if first is None:
         raise UsageError("no URLs given (pass URLs or -i FILE)")
     if args.checksum:
-        if len(requests) != 1:
+        if next(requests, None) is not None:
             raise UsageError("--checksum names the digest of one URL; use --checksums for many")
-        requests = [dataclasses.replace(requests[0], checksum=args.checksum)]
-    return requests
+        return iter([dataclasses.replace(first, checksum=args.checksum)])
+    return itertools.chain([first], requests)
+
+
+def _input_file(name: str | None) -> Iterator[Request]:
+    if name == "-":
+        yield from read_input(iter(sys.stdin))
+    elif name:
+        with open(name, encoding="utf-8") as handle:
+            yield from read_input(iter(handle))
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,37 +186,83 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "exclude": args.exclude,
         "sync": not args.no_sync,
         "progress": show_bars,
+        "manifest": args.manifest,
+        "max_attempts": args.max_attempts,
+        "shard": args.shard,
     }
 
 
-def report(
-    results: list[Result], requests: list[Request], seconds: float, args: argparse.Namespace
-) -> None:
-    """``--json`` lines on stdout, the failed list, and a summary on stderr."""
-    if args.json:
-        for result in results:
+class Tally:
+    """What the command prints and writes as results stream in: ``--json`` lines (in the
+    order files finish), the ``--failed-list`` file, and counts for the summary. It keeps
+    the Requests still running (for the failed list) and the first failures, never every
+    Result: a million-file run stays in flat memory."""
+
+    SHOWN_FAILURES = 20
+
+    def __init__(self, args: argparse.Namespace, failed_list: TextIO | None) -> None:
+        self._args = args
+        self._failed_list = failed_list
+        self._running: dict[int, Request] = {}  # by input position
+        self._listed: set[int] = set()  # folder URLs already in the failed list
+        self.ok = self.failed = self.skipped = self.fetched = 0
+        self.failures: list[str] = []
+
+    def track(self, requests: Iterator[Request]) -> Iterator[Request]:
+        for position, request in enumerate(requests):
+            self._running[position] = request
+            yield request
+
+    def add(self, result: Result) -> None:
+        request = self._running.get(result.index)
+        if request is not None and not is_tree_url(request.url):
+            del self._running[result.index]  # one Result per plain URL; a folder has many
+        if self._args.json:
             print(json.dumps(result_json(result)), flush=False)
-    if args.failed_list:
-        Path(args.failed_list).write_text(failed_input(results, requests), encoding="utf-8")
-    if not args.quiet:
-        summarize(results, seconds, sys.stderr)
+        if result.ok:
+            self.skipped += result.skipped
+            self.ok += not result.skipped
+            self.fetched += 0 if result.skipped else result.size or 0
+            return
+        self.failed += 1
+        if len(self.failures) < self.SHOWN_FAILURES:
+            self.failures.append(f"  failed {result.url}: {result.error}")
+        if self._failed_list is not None and request is not None:
+            self._list_failed(result.index, request)
+
+    def _list_failed(self, position: int, request: Request) -> None:
+        """Write the source as an input line that retries it with ``-i``: the URL as given
+        (a token in it is needed to fetch it again) with its ``out=`` name. A folder goes
+        in once however many of its files failed; a rerun skips the complete ones."""
+        if position in self._listed:
+            return
+        if is_tree_url(request.url):
+            self._listed.add(position)
+        assert self._failed_list is not None
+        self._failed_list.write(input_line(request))
+
+    def summarize(self, seconds: float, out: TextIO) -> None:
+        speed = self.fetched / seconds / 2**20 if seconds > 0 else 0.0
+        print(
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+            f"{self.fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)",
+            file=out,
+        )
+        for line in self.failures:
+            print(line, file=out)
+        if self.failed > len(self.failures):
+            print(f"  ... and {self.failed - len(self.failures)} more failed", file=out)
 
 
-def failed_input(results: list[Result], requests: list[Request]) -> str:
-    """The sources that failed, as an input file that retries them with ``-i``: each URL
-    as given (a token in it is needed to fetch it again), with its ``out=`` name. A folder
-    is listed once however many of its files failed; a rerun skips the complete ones."""
-    failed = sorted({result.index for result in results if not result.ok})
-    lines = []
-    for index in failed:
-        request = requests[index]
-        urls = "\t".join((request.url, *request.mirrors))
-        lines.append(f"{urls}\n" + (f"  out={request.path}\n" if request.path else ""))
-    return "".join(lines)
+def input_line(request: Request) -> str:
+    """``request`` in the input file format: its URLs TAB-separated, then its name."""
+    urls = "\t".join((request.url, *request.mirrors))
+    return f"{urls}\n" + (f"  out={request.path}\n" if request.path else "")
 
 
 def result_json(result: Result) -> dict[str, Any]:
     return {
+        "index": result.index,
         "url": result.url,
         "path": str(result.path) if result.path else None,
         "ok": result.ok,
@@ -215,29 +275,64 @@ def result_json(result: Result) -> dict[str, Any]:
     }
 
 
-def summarize(results: list[Result], seconds: float, out: TextIO) -> None:
-    failed = [r for r in results if not r.ok]
-    skipped = sum(r.skipped for r in results)
-    fetched = sum(r.size or 0 for r in results if r.ok and not r.skipped)
-    speed = fetched / seconds / 2**20 if seconds > 0 else 0.0
-    print(
-        f"{len(results) - len(failed) - skipped} ok, {len(failed)} failed, {skipped} skipped; "
-        f"{fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)",
-        file=out,
+async def run(
+    requests: Iterator[Request], dest: str, settings: dict[str, Any], tally: Tally
+) -> None:
+    """Download, handing each Result to the tally as its file finishes."""
+    async with contextlib.aclosing(stream(tally.track(requests), dest, **settings)) as results:
+        async for result in results:
+            tally.add(result)
+
+
+def manifest_command(argv: Sequence[str]) -> int:
+    """``aiodl manifest FILE [--failed] [--export FILE]``: what a manifest records."""
+    parser = argparse.ArgumentParser(
+        prog="aiodl manifest", description="Show what a --manifest file records."
     )
-    for result in failed:
-        print(f"  failed {result.url}: {result.error}", file=out)
+    parser.add_argument("file", help="the manifest (SQLite) of a job")
+    parser.add_argument(
+        "--failed", action="store_true", help="list failed files: URL (masked), runs, last error"
+    )
+    parser.add_argument("--export", metavar="FILE", help="write failed files as an -i input file")
+    args = parser.parse_args(argv)
+    try:
+        if not os.path.isfile(args.file):
+            raise ValueError(f"no manifest at {args.file}")
+        manifest = Manifest(args.file)
+    except ValueError as error:
+        print(f"aiodl manifest: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.export:
+            with open(args.export, "w", encoding="utf-8") as handle:
+                handle.writelines(input_line(e.request()) for e in manifest.entries("failed"))
+        if args.failed:
+            for entry in manifest.entries("failed"):
+                print(f"{mask_url(entry.url)}\t{entry.attempts}\t{entry.reason}", flush=False)
+        elif not args.export:
+            print(", ".join(f"{count} {state}" for state, count in manifest.counts().items()))
+    finally:
+        manifest.close()
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["manifest"]:
+        return manifest_command(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
     logging.basicConfig(level=level, format="aiodl: %(message)s")
     try:
-        requests, settings = sources(args), options(args)
-        started = time.perf_counter()
-        results = asyncio.run(download_many(requests, args.dir, **settings))
+        with contextlib.ExitStack() as files:
+            requests, settings = sources(args), options(args)
+            failed_list = None
+            if args.failed_list:
+                failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))
+            tally = Tally(args, failed_list)
+            started = time.perf_counter()
+            asyncio.run(run(requests, args.dir, settings, tally))
     except (UsageError, ValueError, OSError) as error:
         parser.print_usage(sys.stderr)
         print(f"aiodl: error: {error}", file=sys.stderr)
@@ -245,5 +340,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aiodl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    report(results, requests, time.perf_counter() - started, args)
-    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+    if not args.quiet:
+        tally.summarize(time.perf_counter() - started, sys.stderr)
+    return EXIT_FAILED if tally.failed else EXIT_OK

@@ -39,6 +39,7 @@ class ProgressBars:
             console=console or Console(stderr=True),
             refresh_per_second=8,
             transient=False,
+            redirect_stdout=False,  # stdout carries --json lines while the bars draw
         )
         self._overall = self._progress.add_task("total", total=0)
         self._files: dict[int, TaskID] = {}

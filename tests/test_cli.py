@@ -55,8 +55,9 @@ async def test_json_lines_and_failed_list(http_server: FaultServer, tmp_path: Pa
         "--json", "-q", "--failed-list", str(failed), "-d", str(tmp_path / "d"), good, bad
     )
     assert code == 1
-    lines = [json.loads(line) for line in out.splitlines()]
-    assert [line["ok"] for line in lines] == [True, False]
+    # One line per file as it finishes; "index" is its place among the sources given.
+    lines = sorted((json.loads(line) for line in out.splitlines()), key=lambda x: x["index"])
+    assert [(line["index"], line["ok"]) for line in lines] == [(0, True), (1, False)]
     assert lines[1]["url"] == bad
     assert "404" in lines[1]["error"]
     assert [r.url for r in read_input(iter(failed.read_text().splitlines()))] == [bad]
