@@ -274,3 +274,33 @@ async def test_failed_list_keeps_urls_as_given_and_their_names(
     [again] = list(read_input(iter(failed.read_text().splitlines())))
     assert (again.url, again.path) == (bad, "deep/name.bin")
     assert "s3cret" not in err
+
+
+async def test_manifest_lists_and_exports_failures(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """`aiodl manifest FILE --failed` masks the password; `--export` keeps it (to retry)."""
+    good = http_server.add("good.txt", b"good")
+    port = http_server.port
+    secret = f"http://user:s3cret@127.0.0.1:{port}/missing.txt"
+    job = str(tmp_path / "job.sqlite")
+    code, _, _ = await run_cli("-q", "--manifest", job, "-d", str(tmp_path / "d"), good, secret)
+    assert code == 1
+    code, out, _ = await run_cli("manifest", job)
+    assert (code, out.strip()) == (0, "1 done, 1 failed, 0 pending")
+    code, out, _ = await run_cli("manifest", job, "--failed")
+    assert code == 0
+    assert out.split("\t")[0] == f"http://user:***@127.0.0.1:{port}/missing.txt"
+    assert "404" in out
+    assert "s3cret" not in out
+    exported = tmp_path / "retry.txt"
+    code, _, _ = await run_cli("manifest", job, "--export", str(exported))
+    assert code == 0
+    assert [r.url for r in read_input(iter(exported.read_text().splitlines()))] == [secret]
+
+
+async def test_manifest_command_on_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = await run_cli("manifest", str(tmp_path / "none.sqlite"))
+    assert code == 2
+    assert "no manifest" in err
+    assert not (tmp_path / "none.sqlite").exists()
