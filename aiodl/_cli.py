@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
     add("--max-attempts", type=int, default=3, help="runs a failed file gets (default: 3)")
     add("--shard", type=int, default=0, metavar="N", help="spread files N folders deep (0-4)")
+    add("--scheduler", metavar="ADDR", help="run the --manifest job on this Dask scheduler")
+    add("--dask-local", type=int, metavar="N", help="run it on a local Dask cluster of N workers")
     add("--no-progress", action="store_true", help="no progress bars")
     add("-q", "--quiet", action="store_true", help="print nothing but errors")
     add("-v", "--verbose", action="store_true", help="log each request and retry")
@@ -316,6 +318,35 @@ def manifest_command(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def on_cluster(
+    requests: Iterator[Request], args: argparse.Namespace, settings: dict[str, Any]
+) -> int:
+    """Run the job on Dask (``--scheduler``/``--dask-local``); the manifest holds the
+    outcome of every file, so only the counts are printed."""
+    if not args.manifest:
+        raise UsageError("--scheduler and --dask-local run a --manifest job")
+    if args.json or args.failed_list:
+        raise UsageError("on a cluster, use 'aiodl manifest FILE --failed/--export' instead")
+    try:
+        from .distributed import download_on_dask
+    except ImportError:
+        raise UsageError("--scheduler and --dask-local need: pip install 'aiodl[dask]'") from None
+    options = {k: v for k, v in settings.items() if k not in ("manifest", "progress")}
+    summary = download_on_dask(
+        requests, args.dir, args.manifest,
+        scheduler=args.scheduler, local_workers=args.dask_local, **options,
+    )  # fmt: skip
+    if not args.quiet:
+        print(
+            f"{summary.done} ok, {summary.failed} failed, {summary.skipped} skipped; "
+            f"{summary.partitions} partitions in {summary.seconds:.2f} s",
+            file=sys.stderr,
+        )
+        if summary.failed:
+            print(f"  failures: aiodl manifest {args.manifest} --failed", file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["manifest"]:
@@ -327,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with contextlib.ExitStack() as files:
             requests, settings = sources(args), options(args)
+            if args.scheduler or args.dask_local:
+                return on_cluster(requests, args, settings)
             failed_list = None
             if args.failed_list:
                 failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))

@@ -114,6 +114,13 @@ class Manifest:
     def failed(self, request: Request, reason: str) -> None:
         self._add(_FAILED, (*_key(request), reason, time.time()))
 
+    def settle(self, request: Request, outcome: Outcome) -> None:
+        """Record how ``request`` ended."""
+        if outcome.saved is not None and outcome.size is not None and outcome.digest:
+            self.done(request, outcome.saved, outcome.size, outcome.digest)
+        else:
+            self.failed(request, outcome.reason or "unknown")
+
     def entries(self, state: str) -> Iterator[Entry]:
         """Every committed row in ``state``, in no particular order, read lazily."""
         self.flush()
@@ -176,16 +183,30 @@ class Ledger:
         return None
 
     async def record(self, request: Request, result: Result) -> None:
-        """Write down how a file ended: done with its size and sha256, or failed."""
-        if result.ok and result.path is not None:
-            size, digest = await _sha256(result.path)
-            saved = result.path.relative_to(self._dest).as_posix()
-            self.manifest.done(request, saved, size, digest)
-        else:
-            self.manifest.failed(request, str(result.error))
+        """Write down how a file ended."""
+        self.manifest.settle(request, await outcome(result, self._dest))
 
     def close(self) -> None:
         self.manifest.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one file ended, small enough to send from a cluster worker: done (where,
+    size, sha256) or failed (why)."""
+
+    saved: str | None = None
+    size: int | None = None
+    digest: str | None = None
+    reason: str | None = None
+
+
+async def outcome(result: Result, dest: Path) -> Outcome:
+    """The Outcome of ``result``: a saved file is measured and hashed where it lies."""
+    if not result.ok or result.path is None:
+        return Outcome(reason=str(result.error))
+    size, digest = await _sha256(result.path)
+    return Outcome(result.path.relative_to(dest).as_posix(), size, digest)
 
 
 async def _sha256(path: Path) -> tuple[int, str]:
