@@ -32,6 +32,8 @@ def render_config(work: Path, root: Path, port: int) -> str:
     """nginx.conf tuned to stay out of the way: sendfile, no access log, endless keep-alive.
 
     One worker: the machine has two cores and the client under test needs one of them.
+    Every path under /tiny/ answers the same 6-byte body from memory: a million distinct
+    URLs without a million files on the server's side.
     """
     temps = "\n".join(f"    {d}_temp_path {work / 'nginx-tmp' / d};" for d in TEMP_DIRS)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -51,6 +53,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
+        location /tiny/ {{ return 200 "aiodl\\n"; }}
     }}
 }}
 """
