@@ -12,6 +12,7 @@ import pytest
 
 from tests.servers.ftp import RunningFTP, running_ftp
 from tests.servers.http import FaultServer, running
+from tests.servers.rawhttp import RawServer, running_raw
 
 
 @pytest.fixture
@@ -29,6 +30,13 @@ async def http_server() -> AsyncIterator[FaultServer]:
 async def other_server() -> AsyncIterator[FaultServer]:
     """A second server: another port is another origin."""
     async with running() as server:
+        yield server
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[RawServer]:
+    """A server whose responses are scripted byte by byte (lying or missing lengths)."""
+    async with running_raw() as server:
         yield server
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,13 @@ def assert_saved(result: aiodl.Result, data: bytes) -> None:
 
 
 def assert_nothing_saved(dest: Path) -> None:
-    assert [p.name for p in dest.iterdir()] == []
+    """No file and no part file. Only the journal's folder may remain (a run slower than
+    a second takes a checkpoint), and then without a row: nothing is kept to resume."""
+    assert [p.name for p in dest.iterdir() if p.name != ".aiodl"] == []
+    journal = dest / ".aiodl" / "journal.sqlite"
+    if journal.exists():
+        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+            assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
 
 
 async def test_segmented_download_is_identical(http_server: FaultServer, tmp_path: Path) -> None:
@@ -98,13 +105,16 @@ async def test_retry_after_seconds_is_honoured(
     assert second.at - first.at >= 1.0
 
 
-async def test_retry_after_http_date_is_honoured(http_server: FaultServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("status", [503, 429])
+async def test_retry_after_http_date_is_honoured(
+    http_server: FaultServer, tmp_path: Path, status: int
+) -> None:
     from datetime import UTC, datetime, timedelta
     from email.utils import format_datetime
 
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=2), usegmt=True)
     data = random_bytes(1000)
-    url = http_server.add("date.bin", data, statuses=[503], retry_after=when)
+    url = http_server.add("date.bin", data, statuses=[status], retry_after=when)
     result = await aiodl.download(url, tmp_path, **FAST)
     assert_saved(result, data)
     first, second = http_server.requests_for("date.bin")
@@ -257,3 +267,61 @@ async def test_a_far_slower_connection_is_replaced(
     assert sha((tmp_path / "lane.bin").read_bytes()) == sha(data)
     starts = [seen.range_start for seen in http_server.requests_for("lane.bin")]
     assert any(start is not None and 4 * MiB < start < 6 * MiB for start in starts)
+
+
+async def test_retry_after_beyond_max_retry_wait_fails_at_once(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """A 429 asking for an hour (over max_retry_wait) is not waited out: the file fails at
+    once with the status and the wait asked for, instead of holding the batch."""
+    url = http_server.add("later.bin", b"x", statuses=[429], retry_after="3600")
+    result = (await aiodl.download_many([url], tmp_path, **FAST))[0]
+    assert isinstance(result.error, aiodl.HTTPStatusError)
+    assert (result.error.status, result.error.retry_after) == (429, 3600.0)
+    assert len(http_server.requests_for("later.bin")) == 1
+    assert_nothing_saved(tmp_path)
+
+
+@pytest.mark.parametrize("hops", [3, 4])
+async def test_redirect_limit_is_max_redirects(
+    http_server: FaultServer, tmp_path: Path, hops: int
+) -> None:
+    """A chain of exactly max_redirects hops is followed; one hop more fails clearly, once
+    (not retried), without requesting the target."""
+    data = random_bytes(1000)
+    url = http_server.add("end.bin", data)
+    for hop in range(hops):
+        url = http_server.add(f"hop{hop}", b"", redirect_to=url)
+    result = (await aiodl.download_many([url], tmp_path, max_redirects=3, **FAST))[0]
+    if hops == 3:
+        assert_saved(result, data)
+        return
+    assert result.error is not None
+    assert "more than 3 redirects" in str(result.error)
+    assert len(http_server.requests_for("hop3")) == 1
+    assert http_server.requests_for("end.bin") == []
+    assert_nothing_saved(tmp_path)
+
+
+async def test_range_ignored_after_the_probe_restarts_as_one_stream(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """The probe (bytes=0-) gets a 206, every later range a 200 with the whole file: no
+    full body is spliced in at a segment's offset; the file restarts as one stream."""
+    data = random_bytes(2 * MiB)
+    url = http_server.add("fickle.bin", data, ignore_range_from=1)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert http_server.requests_for("fickle.bin")[-1].headers.get("Range") is None
+
+
+async def test_head_that_lies_about_the_size_is_never_asked(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """HEAD says 5 bytes; the GETs serve 2 MiB. The size comes from the GET."""
+    data = random_bytes(2 * MiB)
+    url = http_server.add("liar.bin", data, head_size=5)
+    result = await aiodl.download(url, tmp_path, **FAST)
+    assert_saved(result, data)
+    assert result.size == len(data)
+    assert http_server.requests_for("liar.bin", "HEAD") == []

@@ -16,6 +16,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.web import ContentCoding
+
+from tests.servers.rawhttp import reset
 
 CHUNK = 64 * 1024
 
@@ -25,16 +28,23 @@ class Faults:
     """Switches for one file. Counters (``*_times``) count down per GET; -1 means always."""
 
     ignore_range: bool = False  # answer 200 + full body to every range request
+    ignore_range_from: int | None = None  # ... to every range starting at or after this
     wrong_range_after: int | None = None  # 206 for start > this, with a shifted Content-Range
     truncate_at: int | None = None  # close the connection at this absolute byte offset
     truncate_times: int = -1
+    reset: bool = False  # cut (truncate_at) with a TCP RST instead of an orderly close
     statuses: list[int] = field(default_factory=list)  # served (one per GET) before the file
     retry_after: str | None = None  # sent with those statuses
     head_status: int | None = None  # answer HEAD with this status
+    head_size: int | None = None  # answer HEAD 200 with this Content-Length (a lie)
     stall_at: int | None = None  # stop sending at this absolute offset and hang
     stall_times: int = -1
     content_disposition: str | None = None
     redirect_to: str | None = None  # 302 to this URL instead of serving
+    redirect_cycle: list[str] = field(default_factory=list)  # 302 to each in turn, per GET
+    range_416_times: int = 0  # answer this many range requests 416 (bytes */size)
+    range_cap: int | None = None  # a 206 holds at most this many bytes (said in Content-Range)
+    gzip: bool = False  # gzip every body whatever Accept-Encoding says (after slicing ranges)
     chunked: bool = False  # no Content-Length: chunked transfer encoding
     etag: str | None = ""  # "" is computed from the bytes; None sends no ETag
     last_modified: str | None = None
@@ -120,6 +130,11 @@ class FaultServer:
             return web.Response(status=401, headers={"WWW-Authenticate": "Basic"})
         if request.method == "HEAD" and faults.head_status is not None:
             return web.Response(status=faults.head_status)
+        if request.method == "HEAD" and faults.head_size is not None:
+            lie = web.StreamResponse(headers={"Accept-Ranges": "bytes"})
+            lie.content_length = faults.head_size
+            await lie.prepare(request)
+            return lie
         if faults.fail_after is not None and self.sent.get(name, 0) >= faults.fail_after:
             return web.Response(status=503, text="broken")
         if faults.statuses:
@@ -128,6 +143,9 @@ class FaultServer:
             return web.Response(status=status, headers=headers, text="try later")
         if faults.redirect_to is not None:
             raise web.HTTPFound(faults.redirect_to)
+        if faults.redirect_cycle:
+            faults.redirect_cycle.append(faults.redirect_cycle.pop(0))
+            raise web.HTTPFound(faults.redirect_cycle[-1])
         return await self._serve(request, name, faults)
 
     async def _serve(self, request: web.Request, name: str, faults: Faults) -> web.StreamResponse:
@@ -136,8 +154,10 @@ class FaultServer:
         if not _if_range_holds(request.headers.get("If-Range"), faults):
             byte_range = None  # RFC 9110: a failed If-Range means "send the whole file"
         start, end, partial = _parse_range(byte_range, len(data), faults)
-        if start is None:
+        if start is None or (partial and self._refuse(faults)):
             return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        if partial and faults.range_cap is not None:
+            end = min(end, start + faults.range_cap)
         response = web.StreamResponse(status=206 if partial else 200)
         response.headers["Accept-Ranges"] = "none" if faults.ignore_range else "bytes"
         if faults.etag:
@@ -152,7 +172,9 @@ class FaultServer:
             response.headers["Content-Range"] = (
                 f"bytes {shown}-{shown + end - start - 1}/{len(data)}"
             )
-        if faults.chunked:
+        if faults.gzip:
+            response.enable_compression(ContentCoding.gzip)  # chunked, no Content-Length
+        elif faults.chunked:
             response.enable_chunked_encoding()
         else:
             response.content_length = end - start
@@ -185,7 +207,10 @@ class FaultServer:
             await asyncio.wait_for(self._closing.wait(), timeout=60)
         if stop < end:
             assert request.transport is not None
-            request.transport.close()
+            if faults.reset:
+                reset(request.transport)
+            else:
+                request.transport.close()
             return
         await response.write_eof()
 
@@ -194,6 +219,10 @@ class FaultServer:
             return None
         fire, faults.truncate_times = _take(faults.truncate_times)
         return faults.truncate_at if fire else None
+
+    def _refuse(self, faults: Faults) -> bool:
+        fire, faults.range_416_times = _take(faults.range_416_times)
+        return fire
 
     def _stall(self, faults: Faults, start: int, end: int) -> int | None:
         if faults.stall_at is None or not start <= faults.stall_at < end:
@@ -220,6 +249,8 @@ def _parse_range(header: str | None, size: int, faults: Faults) -> tuple[int | N
         return 0, size, False
     first, _, last = header.removeprefix("bytes=").partition("-")
     start = int(first)
+    if faults.ignore_range_from is not None and start >= faults.ignore_range_from:
+        return 0, size, False
     end = min(size, int(last) + 1) if last else size
     if start >= size:
         return None, 0, False
