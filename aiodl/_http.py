@@ -96,6 +96,13 @@ class HTTPDriver:
             async with translated(response.url):
                 info = _describe(response, start, end, known)
                 return response.body(info)
+        except RangeIgnored:
+            response.close()
+            if known is not None or start or end is not None:
+                raise  # mid-file: the transfer switches to one stream itself
+            # A first request answered with another range, or a content-coded one: ask
+            # for the whole file without Range, and never use ranges for it.
+            return await self.open(source, 0, None, RemoteFile(source.url, None, False))
         except BaseException:
             response.close()
             raise
@@ -168,13 +175,18 @@ def _describe(
     url = response.url
     if response.status == 416:
         return _unsatisfiable(response, start, known)
+    coded = headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    if response.status == 206 and coded:  # slices of a coded body cannot be spliced
+        raise RangeIgnored(f"range answered with Content-Encoding {headers['Content-Encoding']!r}")
     if response.status == 200:
         size = _content_length(headers)
         if start > 0 or (end is not None and (known is None or known.ranged)):
             if known is not None:  # an If-Range that failed: the file changed?
                 _check_same_version(known, _version(url, size, headers))
             raise RangeIgnored(f"server answered 200 to a range request for {mask_url(url)}")
-        ranged = headers.get("Accept-Ranges", "").lower() == "bytes"
+        # A coded body is saved as sent (as curl and aria2c do), from one stream.
+        ranged = headers.get("Accept-Ranges", "").lower() == "bytes" and not coded
+        ranged = ranged and (known is None or known.ranged)
     else:
         parsed = parse_content_range(headers.get("Content-Range"))
         if parsed is None or not range_matches(parsed, start, end):

@@ -219,8 +219,20 @@ class RawPool:
             raise
 
     def _pooled(self, server: _Server) -> socket.socket | None:
+        """An idle connection with nothing waiting on it. Bytes that came unasked (a body
+        longer than its Content-Length, a smuggled second response) or an end of stream
+        mean the connection is not where a new request may start: it is closed."""
         idle = self._idle.get(server)
-        return idle.pop() if idle else None
+        while idle:
+            sock = idle.pop()
+            try:
+                sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return sock  # silent: ready for a request
+            except OSError:
+                pass
+            sock.close()
+        return None
 
     async def _connect(self, server: _Server) -> socket.socket:
         address = self._addresses.get(server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import sqlite3
 import time
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.anyio
 MiB = 1 << 20
 # Small segments and quick backoff keep the tests fast while still using several segments.
 FAST: dict[str, Any] = {"min_segment_size": 256 * 1024, "backoff": 0.01, "split": 4}
+RETRY_ONCE: dict[str, Any] = {**FAST, "retries": 1}
 
 
 def sha(data: bytes) -> str:
@@ -325,3 +327,40 @@ async def test_head_that_lies_about_the_size_is_never_asked(
     assert_saved(result, data)
     assert result.size == len(data)
     assert http_server.requests_for("liar.bin", "HEAD") == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"range_cap": 300_000}, {"wrong_range_after": -1}],
+    ids=["capped at 300 KB", "shifted by one"],
+)
+async def test_probe_answered_with_another_range_is_fetched_without_ranges(
+    http_server: FaultServer, tmp_path: Path, fault: dict[str, int]
+) -> None:
+    """The first request (``Range: bytes=0-``) answered 206 with another Content-Range:
+    capped (``bytes 0-299999/2000000``, as some CDNs do) or shifted. Every file still
+    gets a Result: the file is asked for again without Range, fetched as one stream, and
+    equals the source; the last request carries no Range."""
+    data = random_bytes(2_000_000)
+    url = http_server.add("odd.bin", data, **fault)
+    result = (await aiodl.download_many([url], tmp_path, **RETRY_ONCE))[0]
+    assert_saved(result, data)
+    assert "Range" not in http_server.requests_for("odd.bin")[-1].headers
+
+
+@pytest.mark.parametrize("kind", ["random", "text"])
+async def test_gzip_on_ranged_responses_is_saved_as_sent_from_one_stream(
+    http_server: FaultServer, tmp_path: Path, kind: str
+) -> None:
+    """A server that gzips every body after slicing the range (``Content-Encoding: gzip``,
+    chunked) although aiodl asked for identity: coded slices are never spliced. The
+    coded 206 makes aiodl ask again without Range, and the coded whole body is saved as
+    sent, as curl and aria2c save it (it decompresses to the source), from one request."""
+    data = random_bytes(2 * MiB) if kind == "random" else random_bytes(MiB).hex().encode()
+    url = http_server.add("zipped.bin", data, gzip=True)
+    result = (await aiodl.download_many([url], tmp_path, **RETRY_ONCE))[0]
+    assert result.ok, result.error
+    assert result.path is not None
+    assert gzip.decompress(result.path.read_bytes()) == data
+    asked = http_server.requests_for("zipped.bin")
+    assert [seen.range_start for seen in asked] == [0, None]

@@ -224,3 +224,28 @@ async def test_huge_body_behind_a_small_content_length_is_not_read(
         result = await aiodl.download(url, tmp_path, **FAST)
     assert_saved(result, data)
     assert result.size == 1000
+
+
+async def test_bytes_beyond_content_length_never_answer_the_next_request(
+    raw_server: RawServer, tmp_path: Path
+) -> None:
+    """Response desync: file a's response carries, after its Content-Length bytes, a
+    complete second response (``EVIL!...``). A pooled connection is peeked before it
+    carries a request; one with unread bytes (or at its end) is closed, so b comes on a
+    new connection and equals its source."""
+    a_data, b_data = random_bytes(200_000), random_bytes(1000)
+    evil = b"EVIL!" * 10
+    smuggled = head("200 OK", f"Content-Length: {len(evil)}") + evil
+
+    async def a(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(head("200 OK", f"Content-Length: {len(a_data)}") + a_data + smuggled)
+        return True
+
+    async def b(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(head("200 OK", f"Content-Length: {len(b_data)}") + b_data)
+        return True
+
+    urls = [raw_server.add("a", a), raw_server.add("b", b)]
+    results = await aiodl.download_many(urls, tmp_path, connections=1, **FAST)
+    assert_saved(results[0], a_data)
+    assert_saved(results[1], b_data)
