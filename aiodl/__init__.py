@@ -19,6 +19,7 @@ from ._exceptions import (
     IntegrityError,
     LocalFileError,
     MirrorRejected,
+    TooSlow,
     TransferError,
     UnsafePathError,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Result",
     "Retried",
     "Started",
+    "TooSlow",
     "TransferError",
     "UnsafePathError",
     "__version__",

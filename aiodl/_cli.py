@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
     add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
     add("--max-attempts", type=int, default=3, help="runs a failed file gets (default: 3)")
+    add("--max-size", metavar="SIZE", type=byte_size, help="fail files larger, e.g. 2G")
+    add("--min-speed", metavar="RATE", type=byte_rate, help="replace connections slower")
     add("--shard", type=int, default=0, metavar="N", help="spread files N folders deep (0-4)")
     add("--scheduler", metavar="ADDR", help="run the --manifest job on this Dask scheduler")
     add("--dask-local", type=int, metavar="N", help="run it on a local Dask cluster of N workers")
@@ -81,9 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def byte_rate(text: str) -> int:
     """``10M`` -> bytes per second; K, M and G are powers of 1024, as in curl and aria2c."""
+    return _bytes(text, "rate", "500K or 10M")
+
+
+def byte_size(text: str) -> int:
+    """``2G`` -> bytes; K, M and G are powers of 1024."""
+    return _bytes(text, "size", "500M or 2G")
+
+
+def _bytes(text: str, what: str, example: str) -> int:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMG]?)", text.strip(), re.IGNORECASE)
     if match is None or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"not a rate: {text!r} (use e.g. 500K or 10M)")
+        raise argparse.ArgumentTypeError(f"not a {what}: {text!r} (use e.g. {example})")
     power = " KMG".index(match.group(2).upper() or " ")
     return int(float(match.group(1)) * 1024**power)
 
@@ -191,6 +202,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "manifest": args.manifest,
         "max_attempts": args.max_attempts,
         "shard": args.shard,
+        "max_size": args.max_size,
+        "min_speed": args.min_speed,
     }
 
 
@@ -274,6 +287,7 @@ def result_json(result: Result) -> dict[str, Any]:
         "skipped": result.skipped,
         "seconds": round(result.seconds, 3),
         "sources": dict(result.sources),
+        "unverified": result.unverified,
     }
 
 

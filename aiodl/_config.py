@@ -51,7 +51,11 @@ class Config:
     ``aiodl._manifest``): a rerun skips done files without a request and gives a failed
     one ``max_attempts`` runs in all. ``shard`` puts each file ``shard`` folders deep,
     named by two hex digits each of its path's sha256 (``dest/3f/a2/NAME`` for 2), so no
-    folder of a million-file job holds more than a few thousand entries.
+    folder of a million-file job holds more than a few thousand entries. ``max_size``
+    (bytes) fails a file the server announces larger, and stops a body of unknown
+    length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
+    second) replaces a connection that stays below it for a second (``TooSlow``, retried
+    from the byte it reached); it is not applied while a rate limit holds the run back.
     """
 
     split: int = 8
@@ -77,6 +81,8 @@ class Config:
     rate_limit: float | None = None
     host_rate_limit: float | None = None
     manifest: str | os.PathLike[str] | None = None
+    max_size: int | None = None
+    min_speed: float | None = None
     max_attempts: int = 3
     shard: int = 0
 
@@ -86,10 +92,13 @@ class Config:
         _require("max_attempts", self.max_attempts, minimum=1)
         _require("retries", self.retries, minimum=0)
         _require("shard", self.shard, minimum=0)
+        if self.max_size is not None:
+            _require("max_size", self.max_size, minimum=0)
         if self.shard > MAX_SHARD:
             raise ValueError(f"shard must be at most {MAX_SHARD}, got {self.shard}")
         positive = ["timeout", "backoff", "backoff_cap", "max_retry_wait"]
-        positive += [n for n in ("rate_limit", "host_rate_limit") if getattr(self, n) is not None]
+        optional = ("rate_limit", "host_rate_limit", "min_speed")
+        positive += [name for name in optional if getattr(self, name) is not None]
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < inf:

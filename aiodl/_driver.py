@@ -24,7 +24,9 @@ class RemoteFile:
     so a later range of a different version is refused; ``disposition`` is the raw
     Content-Disposition header, parsed and sanitised only when the target is named;
     ``modified`` (epoch seconds) is given to the saved file when a listing told it;
-    ``digest`` is what the server's digest headers say the whole file hashes to.
+    ``digest`` is what the server's digest headers say the whole file hashes to;
+    ``unframed`` marks a body that only the connection's close ends (no length, not
+    chunked), where a cut cannot be told from the end.
     """
 
     url: str
@@ -35,6 +37,7 @@ class RemoteFile:
     disposition: str | None = None
     modified: float | None = None
     digest: Checksum | None = None
+    unframed: bool = False
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ class DownloadTimeout(DownloadError):
     """Connecting or reading made no progress within the configured timeout."""
 
 
+class TooSlow(DownloadTimeout):
+    """A connection stayed below ``min_speed`` for a whole measuring window. Retried on a
+    new connection from the byte it reached, but its trickle does not count as progress
+    (which would reset the retries): a server that only trickles fails in bounded time."""
+
+
 class FTPError(DownloadError):
     """An FTP server refused the login or the transfer."""
 

@@ -105,6 +105,7 @@ class FileDownload:
         self._journaled = False
         self._slot: Slot | None = None
         self._origins: list[Origin] = []
+        self._verified = False  # a digest confirmed the bytes
 
     async def run(self) -> Result:
         self._slot = self._services.slot(self._source.url)
@@ -183,7 +184,7 @@ class FileDownload:
         probe = await self._probe_any()
         try:
             info = probe.info
-            _check_expected_size(self._job.request, info)
+            _check_expected_size(self._job.request, info, self._config.max_size)
             request = self._job.request
             relative = self._target(info.disposition, request.url)
             part = await self._stage(relative, info, compare_time=False)
@@ -197,6 +198,7 @@ class FileDownload:
         """A file from a folder listing: a complete copy (same size and time) is skipped
         without opening any connection."""
         info = _listed_info(self._source, entry)
+        _check_expected_size(self._job.request, info, self._config.max_size)
         relative = self._target(None, self._source.url)
         part = await self._stage(relative, info)
         if part is None:
@@ -323,6 +325,7 @@ class FileDownload:
             size = info.size or 0
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)
+            _check_received(job.request, size)
             await part.settle()
             served = info.digest or (probe.info.digest if probe is not None else None)
             await self._verify(part, size, served)
@@ -342,6 +345,7 @@ class FileDownload:
             size=size,
             resumed=bool(part.reused),
             sources={mask_url(o.url): o.moved for o in self._origins if o.moved},
+            unverified=info.unframed and job.request.size is None and not self._verified,
         )
 
     def _expected_digest(self, served: Checksum | None) -> Checksum | None:
@@ -362,6 +366,7 @@ class FileDownload:
         expected = self._expected_digest(served)
         if expected is None:
             return
+        self._verified = True
         assert self._job.path is not None
         name = self._relative(self._job.path)
         detail = f" ({provenance(self._origins)})" if len(self._origins) > 1 else ""
@@ -393,7 +398,17 @@ class FileDownload:
             gaps=gaps,
             throttle=services.throttle,
             strict=self._expected_digest(None) is None,
+            cap=None if info.size is not None else self._cap(),
+            min_speed=config.min_speed,
         )
+
+    def _cap(self) -> tuple[int, str] | None:
+        """How many bytes a body of unknown length may have: the declared size, else
+        ``max_size``."""
+        declared, most = self._job.request.size, self._config.max_size
+        if declared is not None:
+            return declared, f"the {declared} bytes the request declares"
+        return None if most is None else (most, f"max_size ({most} bytes)")
 
     def _save(self, info: RemoteFile, durable: RangeSet) -> None:
         """Journal the ranges now safely on disk (called after each background flush)."""
@@ -422,6 +437,17 @@ def _listed_info(source: Source, entry: Entry) -> RemoteFile:
     return RemoteFile(source.url, entry.size, entry.size is not None, modified=entry.modified)
 
 
-def _check_expected_size(request: Request, info: RemoteFile) -> None:
-    if request.size is not None and info.size is not None and request.size != info.size:
+def _check_expected_size(request: Request, info: RemoteFile, max_size: int | None) -> None:
+    """Before anything is written: the announced size against the declared one and the cap."""
+    if info.size is None:
+        return
+    if request.size is not None and request.size != info.size:
         raise IntegrityError(f"server reports {info.size} bytes, expected {request.size}")
+    if max_size is not None and info.size > max_size:
+        raise IntegrityError(f"server reports {info.size} bytes, above max_size ({max_size})")
+
+
+def _check_received(request: Request, size: int) -> None:
+    """After a body of unknown length: the bytes that came against the declared size."""
+    if request.size is not None and size != request.size:
+        raise IntegrityError(f"received {size} bytes, expected {request.size}")

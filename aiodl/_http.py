@@ -206,6 +206,7 @@ def _describe(
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
         disposition=headers.get("Content-Disposition"),
+        unframed=size is None and "chunked" not in headers.get("Transfer-Encoding", "").lower(),
     )
     if known is not None:
         _check_same_version(known, info)

@@ -53,7 +53,10 @@ class Result:
     download that reused bytes from an earlier run; ``seconds`` is how long this file
     took, from its turn to its end; ``index`` is the position of its source among the
     sources given (the files of a folder URL share their folder's); ``sources`` tells how
-    many bytes each source (the URL and its mirrors, masked) delivered in this run.
+    many bytes each source (the URL and its mirrors, masked) delivered in this run;
+    ``unverified`` marks a file whose end only a closed connection marked (no length, no
+    chunked end, no declared size, no checksum): it may be cut short, and nothing could
+    tell.
     """
 
     url: str
@@ -66,6 +69,7 @@ class Result:
     seconds: float = 0.0
     index: int = -1
     sources: Mapping[str, int] = field(default_factory=lambda: _NONE)
+    unverified: bool = False
 
 
 @dataclass(frozen=True)

@@ -206,14 +206,16 @@ class RawPool:
         try:
             async with asyncio.timeout(self.timeout):
                 await loop.sock_sendall(sock, payload)
-            while True:
-                async with asyncio.timeout(self.timeout):
+            # One deadline for the whole head, not per read: a server that drips a header
+            # line at a time (slowloris) must not hold the request for ever.
+            async with asyncio.timeout(self.timeout):
+                while True:
                     data = await loop.sock_recv(sock, 1 << 16)
-                if not data:
-                    raise ConnectionResetError("the server closed the connection")
-                parsed = parser.feed(data)
-                if parsed is not None:
-                    return RawResponse(self, server, sock, parsed[0], parsed[1], url)
+                    if not data:
+                        raise ConnectionResetError("the server closed the connection")
+                    parsed = parser.feed(data)
+                    if parsed is not None:
+                        return RawResponse(self, server, sock, parsed[0], parsed[1], url)
         except BaseException:
             sock.close()
             raise

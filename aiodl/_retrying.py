@@ -11,7 +11,13 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ._exceptions import DownloadError, DownloadTimeout, HTTPStatusError, TransferError
+from ._exceptions import (
+    DownloadError,
+    DownloadTimeout,
+    HTTPStatusError,
+    TooSlow,
+    TransferError,
+)
 from ._limits import Slot
 from ._retry import RetryPolicy
 
@@ -41,7 +47,7 @@ async def retrying(
         try:
             return await action()
         except DownloadError as error:
-            if progress() != mark:
+            if progress() != mark and not isinstance(error, TooSlow):
                 attempt = 0
             delay = _retry_delay(policy, attempt, error)
             if delay is None:

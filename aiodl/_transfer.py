@@ -22,8 +22,10 @@ from ._driver import Body, RangeIgnored, RemoteFile
 from ._exceptions import (
     ConnectionLimitError,
     DownloadError,
+    IntegrityError,
     LocalFileError,
     MirrorRejected,
+    TooSlow,
     TransferError,
 )
 from ._limits import HostLimit, Slot, limited
@@ -42,6 +44,7 @@ FLUSH_BYTES = 1 << 20
 SLOW_FACTOR = 4.0
 MEASURE_SECONDS = 1.0
 _UNKNOWN_END = sys.maxsize
+MEASURE_SECONDS = 1.0  # the window min_speed is measured over
 log = logging.getLogger("aiodl")
 
 SlotFactory = Callable[[str], Slot]
@@ -55,6 +58,29 @@ class _Dropped(Exception):
 class _SteppedBack(Exception):
     """A worker gave its place up after the host refused a connection; the others take
     its segment over. Never escapes the transfer."""
+
+
+class _SpeedFloor:
+    """Measures one connection in windows of MEASURE_SECONDS; a window below ``speed``
+    ends it (TooSlow)."""
+
+    def __init__(self, speed: float, now: float) -> None:
+        self._speed = speed
+        self._began = now
+        self._count = 0
+
+    def check(self, nbytes: int, now: float, url: str) -> None:
+        self._count += nbytes
+        elapsed = now - self._began
+        if elapsed < MEASURE_SECONDS:
+            return
+        rate = self._count / elapsed
+        if rate < self._speed:
+            raise TooSlow(
+                f"{rate:.0f} B/s for {elapsed:.1f} s, below min_speed ({self._speed:.0f} B/s)",
+                url=mask_url(url),
+            )
+        self._began, self._count = now, 0
 
 
 @dataclasses.dataclass
@@ -80,6 +106,8 @@ class Transfer:
     gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
     throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
     strict: bool = True  # no checksum at the end: mirrors must match ETags too
+    cap: tuple[int, str] | None = None  # unknown size: at most this many bytes (and why)
+    min_speed: float | None = None  # a connection below this for MEASURE_SECONDS is replaced
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
@@ -372,8 +400,13 @@ class Transfer:
         throttles = [t for t in (self.throttle, self.host(origin.url).throttle) if t]
         chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
         mark = time.monotonic()
+        floor = None if throttles or not self.min_speed else _SpeedFloor(self.min_speed, mark)
         while segment.pos < segment.end:
             limit = min(segment.end - segment.pos, chunk)
+            if self.cap is not None:  # one byte past the cap is enough to know
+                limit = min(limit, self.cap[0] + 1 - segment.pos)
+                if limit <= 0:
+                    raise IntegrityError(f"the body is larger than {self.cap[1]}")
             moved = await body.copy_to(self.part, segment.pos, limit)
             if not moved:
                 break
@@ -388,6 +421,8 @@ class Transfer:
             mark = now
             segment.pos += counted
             self._advance(counted)
+            if floor is not None:
+                floor.check(moved, now, origin.url)
         if segment.pos < segment.end and segment.end != _UNKNOWN_END:
             raise TransferError(
                 f"connection closed early: {segment.end - segment.pos} bytes of "
