@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -288,20 +288,30 @@ class FileDownload:
             checked=services.checked_folders,
             keep=keep,
         )
-        if info.size is not None and info.size <= INLINE_OPEN:
-            target, part = opening()
-        else:
-            future = asyncio.get_running_loop().run_in_executor(None, opening)
-            try:
-                target, part = await finish(future)
-            except asyncio.CancelledError:  # opened after all: nobody else will close it
-                if not future.cancelled() and future.exception() is None:
-                    opened = future.result()[1]
-                    if opened is not None:
-                        opened.close()
-                raise
+        try:
+            target, part = await self._open(opening, info.size)
+        except (LocalFileError, OSError):
+            self._job.path = services.dest.joinpath(*relative.parts)  # where it would be
+            raise
         self._job.path = target
         return part
+
+    @staticmethod
+    async def _open(
+        opening: Callable[[], tuple[Path, PartFile | None]], size: int | None
+    ) -> tuple[Path, PartFile | None]:
+        """Run ``opening`` here for a small file, in a worker thread for a large one."""
+        if size is not None and size <= INLINE_OPEN:
+            return opening()
+        future = asyncio.get_running_loop().run_in_executor(None, opening)
+        try:
+            return await finish(future)
+        except asyncio.CancelledError:  # opened after all: nobody else will close it
+            if not future.cancelled() and future.exception() is None:
+                opened = future.result()[1]
+                if opened is not None:
+                    opened.close()
+            raise
 
     def _skipped(self, info: RemoteFile) -> Result:
         job = self._job

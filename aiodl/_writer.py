@@ -132,12 +132,18 @@ class PartFile:
         except BlockingIOError:
             self._close()
             raise DownloadError(f"{self.path} is being written by another process") from None
-        if keep is not None and size is not None and os.fstat(self._fd).st_size == size:
-            self.reused, self._written = keep.copy(), keep.copy()
-            return
-        os.ftruncate(self._fd, 0)
-        if size:
-            _preallocate(self._fd, size)
+        try:
+            if keep is not None and size is not None and os.fstat(self._fd).st_size == size:
+                self.reused, self._written = keep.copy(), keep.copy()
+                return
+            os.ftruncate(self._fd, 0)
+            if size:
+                _preallocate(self._fd, size)
+        except OSError as error:  # a full disk: the file is ours (locked), so it goes
+            self.discard()
+            raise LocalFileError(
+                f"reserving {size} bytes for {self.path} failed: {error.strerror}"
+            ) from error
 
     def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
         """Write ``chunks`` back to back at ``offset`` (positional: no shared file cursor)."""
