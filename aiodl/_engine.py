@@ -36,7 +36,7 @@ from ._mirror import Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
-from ._rules import mask_url
+from ._rules import looks_secret, mask_url
 from ._writer import sync_folders
 
 T = TypeVar("T")
@@ -225,7 +225,10 @@ class Engine:
         headers = {**self._headers, **(request.headers or {})}
         if scheme in ("http", "https") and self.config.auth is None:
             headers.update(self._netrc_login(url))
-        return Source(url, headers, self._credentials, driver)
+        credentials = self._credentials
+        if request.headers:  # a request's own secret-looking headers stay with its origin
+            credentials |= {name.lower() for name in request.headers if looks_secret(name)}
+        return Source(url, headers, credentials, driver)
 
     def _netrc_login(self, url: str) -> dict[str, str]:
         """Basic credentials from netrc for a host whose URL carries none. Authorization

@@ -52,12 +52,15 @@ def sanitize_name(name: str) -> str:
 
 
 def _truncate(name: str) -> str:
-    """Cut ``name`` to 250 UTF-8 bytes, keeping a short extension when there is one."""
+    """Cut ``name`` to 250 UTF-8 bytes, keeping a short extension when there is one and
+    putting ``~`` and 8 hex digits of the whole name's sha256 before it: two long names
+    that differ only past the cut stay two files."""
     if len(name.encode()) <= _MAX_NAME_BYTES:
         return name
     stem, dot, ext = name.rpartition(".")
-    suffix = dot + ext if stem and len(ext.encode()) <= 16 else ""
-    stem = name[: len(name) - len(suffix)]
+    tag = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    suffix = tag + (dot + ext if stem and len(ext.encode()) <= 16 else "")
+    stem = name[: len(name) - len(suffix) + len(tag)]
     budget = _MAX_NAME_BYTES - len(suffix.encode())
     cut = stem.encode()[:budget].decode(errors="ignore")
     return cut + suffix

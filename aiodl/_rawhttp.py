@@ -15,7 +15,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDictProxy
 
@@ -35,6 +35,10 @@ from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
 _Server = tuple[str, int]
+
+# What stays as written in a request target: reserved characters and "%" (already
+# encoded triplets); everything else (non-ASCII, spaces, controls) is percent-encoded.
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 @asynccontextmanager
@@ -189,6 +193,7 @@ class RawPool:
         server = (parts.hostname or "", parts.port or 80)
         host = server[0] if server[1] == 80 else f"{server[0]}:{server[1]}"
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        target = quote(target, safe=_URI_SAFE)  # a pasted IRI (/é.txt) goes out as ASCII
         payload = request(target, host, headers)
         pooled = self._pooled(server)
         if pooled is not None:

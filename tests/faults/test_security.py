@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import sys
@@ -115,7 +116,8 @@ async def test_very_long_name_is_cut_to_fit_keeping_its_extension(
     http_server: FaultServer, tmp_path: Path, source: str, char: str
 ) -> None:
     """A 1200-byte name: the saved name and its ``.part`` fit the 255-byte limit of
-    common file systems, the cut never splits a UTF-8 character, the extension stays."""
+    common file systems, the cut never splits a UTF-8 character, the extension stays,
+    and a digest of the whole name keeps it apart from other long names."""
     dest = tmp_path / "dest"
     long_name = char * (1200 // len(char.encode())) + ".iso"
     data = random_bytes(2000)
@@ -124,15 +126,17 @@ async def test_very_long_name_is_cut_to_fit_keeping_its_extension(
         url = http_server.add("download", data, content_disposition=header)
     else:
         http_server.add(long_name, data)
-        url = http_server.url(quote(long_name))  # percent-encoded: see wip_security.py
+        url = http_server.url(quote(long_name))
     result = await aiodl.download(url, dest, **FAST)
     assert result.path is not None
     name = result.path.name
     assert result.path.parent == dest
     assert len(name.encode()) <= 250
     assert len((name + ".part").encode()) <= 255
+    stem, tag = name.removesuffix(".iso").rsplit("~", 1)  # ~ 8 hex digits of the whole name
     assert name.endswith(".iso")
-    assert name.removesuffix(".iso") == char * len(name.removesuffix(".iso"))
+    assert tag == hashlib.sha256(long_name.encode()).hexdigest()[:8]
+    assert stem == char * len(stem)
     assert sha(result.path.read_bytes()) == sha(data)
     assert only_child(dest) == [name]
 
@@ -285,3 +289,71 @@ async def test_cli_json_and_verbose_logs_hold_no_secret(
     assert "saved" in err.decode()  # -v logged at INFO
     for secret in ["pa55word", "t0k3n", "k3yk3y", "h34derk3y", "wonder"]:
         assert secret not in out.decode() + err.decode(), secret
+
+
+async def test_per_request_credential_headers_are_dropped_across_origins(
+    http_server: FaultServer, other_server: FaultServer, tmp_path: Path
+) -> None:
+    """``Request(url, headers={...})`` headers with secret-looking names are credentials
+    like run-wide ones: dropped on a redirect to another origin (X-Trace goes on)."""
+    target = other_server.add("real.bin", b"data")
+    url = http_server.add("moved.bin", b"", redirect_to=target)
+    secret = {"X-Api-Key": "k3y", "Private-Token": "t0ken", "Cookie": "s=c00kie"}
+    request = aiodl.Request(url, headers={**secret, "X-Trace": "1"})
+    result = await aiodl.download(request, tmp_path)
+    assert result.ok
+    assert http_server.requests_for("moved.bin")[0].headers["X-Api-Key"] == "k3y"
+    after = other_server.requests_for("real.bin")[0].headers
+    assert after["X-Trace"] == "1"
+    assert {name: after[name] for name in secret if name in after} == {}
+
+
+async def test_long_names_that_differ_only_past_the_cut_stay_distinct(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """Two names of 300+ bytes that differ only after byte 250: a truncated name carries
+    8 hex digits of the whole name's sha256, so the second is not taken for the first
+    (it was reported skipped, holding the first file's bytes)."""
+    stem = "a" * 300
+    first, second = random_bytes(4096), random_bytes(4096)
+    url1 = http_server.add(stem + "-first.bin", first)
+    url2 = http_server.add(stem + "-second.bin", second)
+    one = await aiodl.download(url1, tmp_path)
+    two = await aiodl.download(url2, tmp_path)
+    assert one.path is not None
+    assert two.path is not None
+    assert one.path != two.path
+    assert not two.skipped
+    assert sha(one.path.read_bytes()) == sha(first)
+    assert sha(two.path.read_bytes()) == sha(second)
+    for path in (one.path, two.path):
+        assert path.parent == tmp_path
+        assert len(path.name.encode()) <= 250
+
+
+async def test_long_names_in_one_run_both_arrive(http_server: FaultServer, tmp_path: Path) -> None:
+    """The same collision inside one ``download_many``: both files arrive, under two
+    names."""
+    stem = "b" * 300
+    files = {stem + "-1.bin": random_bytes(1000), stem + "-2.bin": random_bytes(2000)}
+    urls = [http_server.add(name, data) for name, data in files.items()]
+    results = await aiodl.download_many(urls, tmp_path, connections=1)
+    assert [r.error for r in results] == [None, None]
+    assert len({r.path for r in results}) == 2
+    for result, data in zip(results, files.values(), strict=True):
+        assert result.path is not None
+        assert sha(result.path.read_bytes()) == sha(data)
+
+
+async def test_a_non_ascii_url_path_is_sent_percent_encoded(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """``http://host/é.txt`` as a str (an IRI, as users paste them): the request line is
+    ASCII (RFC 9112 3.2), the path sent as ``/%C3%A9.txt`` as curl and aiohttp send it,
+    and the file is saved as ``é.txt``."""
+    data = random_bytes(100)
+    http_server.add("é.txt", data)
+    result = (await aiodl.download_many([http_server.url("é.txt")], tmp_path, retries=0))[0]
+    assert result.error is None
+    assert result.path == tmp_path / "é.txt"
+    assert result.path.read_bytes() == data
