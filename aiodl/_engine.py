@@ -27,7 +27,8 @@ from ._commit import Committer, finish
 from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError, LocalFileError
-from ._fetch import FileDownload, Job
+from ._fetch import FileDownload
+from ._job import Job
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
 from ._listing import Entry

@@ -22,26 +22,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Protocol
 
-from ._bucket import Throttle
 from ._checksum import Checksum, check_file, lookup, parse_checksum
-from ._commit import Committer, finish
-from ._config import Config
+from ._commit import finish
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
-from ._journal import Checkpoint, Journal
-from ._limits import HostLimit, Slot, limited
+from ._job import Job, Services, check_announced_size, check_received_size, listed_info
+from ._journal import Checkpoint
+from ._limits import Slot, limited
 from ._listing import Entry
-from ._models import Event, Request, Result, Started
+from ._models import Result, Started
 from ._names import choose_name, sharded
 from ._origins import RETRIES_WITH_FALLBACK, Origin, provenance
 from ._ranges import RangeSet
-from ._retrying import ProgressHook, RetryHook, retrying
+from ._retrying import retrying
 from ._rules import mask_url
 from ._transfer import Transfer
 from ._writer import PartFile, open_part
@@ -51,46 +48,6 @@ log = logging.getLogger("aiodl")
 SYNC_EVERY = 64 << 20
 # Files up to this size are created on the event loop, larger ones in a worker thread.
 INLINE_OPEN = 1 << 20
-
-
-@dataclass
-class Job:
-    """One file to fetch: what was asked, its masked URL, and where it is going.
-
-    ``listed`` is what a folder listing said of it (size and time known before connecting);
-    ``refused`` is set for an entry that is a failure before any request (an unsafe name).
-    """
-
-    request: Request
-    url: str
-    listed: Entry | None = None
-    refused: DownloadError | None = None
-    index: int = -1  # the file's number in this run (events carry it)
-    source: int = -1  # the position of its source among the sources given
-    path: Path | None = None
-
-
-class Services(Protocol):
-    """What a file's download uses of the engine that runs it."""
-
-    config: Config
-    dest: Path
-    sums: Mapping[str, Checksum]
-    journal: Journal
-    committer: Committer
-    throttle: Throttle | None
-    checked_folders: set[Path]
-    synced_folders: set[Path]
-
-    def slot(self, url: str) -> Slot: ...
-
-    def host(self, url: str) -> HostLimit: ...
-
-    def report(self, event: Event) -> None: ...
-
-    def retry_hook(self, index: int | None) -> RetryHook: ...
-
-    def progress_hook(self, index: int) -> ProgressHook | None: ...
 
 
 class FileDownload:
@@ -145,7 +102,7 @@ class FileDownload:
         """Fetch only what the journal lacks; None when the file must start over."""
         info = checkpoint.remote(self._source.url)
         listed = self._job.listed
-        if listed is not None and not checkpoint.matches(_listed_info(self._source, listed)):
+        if listed is not None and not checkpoint.matches(listed_info(self._source, listed)):
             self._start_over(checkpoint, None, "the listing shows another version")
             return None
         part = await self._stage(PurePosixPath(checkpoint.path), info, keep=checkpoint.ranges)
@@ -184,7 +141,7 @@ class FileDownload:
         probe = await self._probe_any()
         try:
             info = probe.info
-            _check_expected_size(self._job.request, info, self._config.max_size)
+            check_announced_size(self._job.request, info, self._config.max_size)
             request = self._job.request
             relative = self._target(info.disposition, request.url)
             part = await self._stage(relative, info, compare_time=False)
@@ -197,8 +154,8 @@ class FileDownload:
     async def _listed(self, entry: Entry) -> Result:
         """A file from a folder listing: a complete copy (same size and time) is skipped
         without opening any connection."""
-        info = _listed_info(self._source, entry)
-        _check_expected_size(self._job.request, info, self._config.max_size)
+        info = listed_info(self._source, entry)
+        check_announced_size(self._job.request, info, self._config.max_size)
         relative = self._target(None, self._source.url)
         part = await self._stage(relative, info)
         if part is None:
@@ -335,7 +292,7 @@ class FileDownload:
             size = info.size or 0
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)
-            _check_received(job.request, size)
+            check_received_size(job.request, size)
             await part.settle()
             served = info.digest or (probe.info.digest if probe is not None else None)
             await self._verify(part, size, served)
@@ -441,23 +398,3 @@ class FileDownload:
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self._services.dest).as_posix()
-
-
-def _listed_info(source: Source, entry: Entry) -> RemoteFile:
-    return RemoteFile(source.url, entry.size, entry.size is not None, modified=entry.modified)
-
-
-def _check_expected_size(request: Request, info: RemoteFile, max_size: int | None) -> None:
-    """Before anything is written: the announced size against the declared one and the cap."""
-    if info.size is None:
-        return
-    if request.size is not None and request.size != info.size:
-        raise IntegrityError(f"server reports {info.size} bytes, expected {request.size}")
-    if max_size is not None and info.size > max_size:
-        raise IntegrityError(f"server reports {info.size} bytes, above max_size ({max_size})")
-
-
-def _check_received(request: Request, size: int) -> None:
-    """After a body of unknown length: the bytes that came against the declared size."""
-    if request.size is not None and size != request.size:
-        raise IntegrityError(f"received {size} bytes, expected {request.size}")

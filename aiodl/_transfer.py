@@ -25,7 +25,6 @@ from ._exceptions import (
     IntegrityError,
     LocalFileError,
     MirrorRejected,
-    TooSlow,
     TransferError,
 )
 from ._limits import HostLimit, Slot, limited
@@ -35,6 +34,7 @@ from ._ranges import RangeSet
 from ._retry import RetryPolicy
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
 from ._rules import mask_url
+from ._speed import SpeedFloor
 from ._writer import PartFile
 
 T = TypeVar("T")
@@ -44,7 +44,6 @@ FLUSH_BYTES = 1 << 20
 SLOW_FACTOR = 4.0
 MEASURE_SECONDS = 1.0
 _UNKNOWN_END = sys.maxsize
-MEASURE_SECONDS = 1.0  # the window min_speed is measured over
 log = logging.getLogger("aiodl")
 
 SlotFactory = Callable[[str], Slot]
@@ -58,29 +57,6 @@ class _Dropped(Exception):
 class _SteppedBack(Exception):
     """A worker gave its place up after the host refused a connection; the others take
     its segment over. Never escapes the transfer."""
-
-
-class _SpeedFloor:
-    """Measures one connection in windows of MEASURE_SECONDS; a window below ``speed``
-    ends it (TooSlow)."""
-
-    def __init__(self, speed: float, now: float) -> None:
-        self._speed = speed
-        self._began = now
-        self._count = 0
-
-    def check(self, nbytes: int, now: float, url: str) -> None:
-        self._count += nbytes
-        elapsed = now - self._began
-        if elapsed < MEASURE_SECONDS:
-            return
-        rate = self._count / elapsed
-        if rate < self._speed:
-            raise TooSlow(
-                f"{rate:.0f} B/s for {elapsed:.1f} s, below min_speed ({self._speed:.0f} B/s)",
-                url=mask_url(url),
-            )
-        self._began, self._count = now, 0
 
 
 @dataclasses.dataclass
@@ -107,7 +83,7 @@ class Transfer:
     throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
     strict: bool = True  # no checksum at the end: mirrors must match ETags too
     cap: tuple[int, str] | None = None  # unknown size: at most this many bytes (and why)
-    min_speed: float | None = None  # a connection below this for MEASURE_SECONDS is replaced
+    min_speed: float | None = None  # a connection below this for a second is replaced
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
@@ -400,7 +376,11 @@ class Transfer:
         throttles = [t for t in (self.throttle, self.host(origin.url).throttle) if t]
         chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
         mark = time.monotonic()
-        floor = None if throttles or not self.min_speed else _SpeedFloor(self.min_speed, mark)
+        floor = (
+            None
+            if throttles or not self.min_speed
+            else SpeedFloor(self.min_speed, mark, mask_url(origin.url))
+        )
         while segment.pos < segment.end:
             limit = min(segment.end - segment.pos, chunk)
             if self.cap is not None:  # one byte past the cap is enough to know
@@ -422,7 +402,7 @@ class Transfer:
             segment.pos += counted
             self._advance(counted)
             if floor is not None:
-                floor.check(moved, now, origin.url)
+                floor.check(moved, now)
         if segment.pos < segment.end and segment.end != _UNKNOWN_END:
             raise TransferError(
                 f"connection closed early: {segment.end - segment.pos} bytes of "

@@ -1,0 +1,81 @@
+"""What one file's download is given: the job, the engine services it uses, and the
+checks of a size against what the request and the run allow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ._bucket import Throttle
+from ._checksum import Checksum
+from ._commit import Committer
+from ._config import Config
+from ._driver import RemoteFile, Source
+from ._exceptions import DownloadError, IntegrityError
+from ._journal import Journal
+from ._limits import HostLimit, Slot
+from ._listing import Entry
+from ._models import Event, Request
+from ._retrying import ProgressHook, RetryHook
+
+
+@dataclass
+class Job:
+    """One file to fetch: what was asked, its masked URL, and where it is going.
+
+    ``listed`` is what a folder listing said of it (size and time known before connecting);
+    ``refused`` is set for an entry that is a failure before any request (an unsafe name).
+    """
+
+    request: Request
+    url: str
+    listed: Entry | None = None
+    refused: DownloadError | None = None
+    index: int = -1  # the file's number in this run (events carry it)
+    source: int = -1  # the position of its source among the sources given
+    path: Path | None = None
+
+
+class Services(Protocol):
+    """What a file's download uses of the engine that runs it."""
+
+    config: Config
+    dest: Path
+    sums: Mapping[str, Checksum]
+    journal: Journal
+    committer: Committer
+    throttle: Throttle | None
+    checked_folders: set[Path]
+    synced_folders: set[Path]
+
+    def slot(self, url: str) -> Slot: ...
+
+    def host(self, url: str) -> HostLimit: ...
+
+    def report(self, event: Event) -> None: ...
+
+    def retry_hook(self, index: int | None) -> RetryHook: ...
+
+    def progress_hook(self, index: int) -> ProgressHook | None: ...
+
+
+def listed_info(source: Source, entry: Entry) -> RemoteFile:
+    return RemoteFile(source.url, entry.size, entry.size is not None, modified=entry.modified)
+
+
+def check_announced_size(request: Request, info: RemoteFile, max_size: int | None) -> None:
+    """Before anything is written: the announced size against the declared one and the cap."""
+    if info.size is None:
+        return
+    if request.size is not None and request.size != info.size:
+        raise IntegrityError(f"server reports {info.size} bytes, expected {request.size}")
+    if max_size is not None and info.size > max_size:
+        raise IntegrityError(f"server reports {info.size} bytes, above max_size ({max_size})")
+
+
+def check_received_size(request: Request, size: int) -> None:
+    """After a body of unknown length: the bytes that came against the declared size."""
+    if request.size is not None and size != request.size:
+        raise IntegrityError(f"received {size} bytes, expected {request.size}")
