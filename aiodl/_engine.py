@@ -242,7 +242,8 @@ class Engine:
         host = urlsplit(url).netloc.lower()
         limit = self._hosts.get(host)
         if limit is None:
-            limit = HostLimit(self.config.per_host, self.config.host_rate_limit)
+            config = self.config
+            limit = HostLimit(config.per_host, config.host_rate_limit, config.max_retry_wait)
             self._hosts[host] = limit
         return limit
 

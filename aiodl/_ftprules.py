@@ -17,7 +17,7 @@ DEFAULT_PORT = 21
 PERMANENT = frozenset({"501", "502", "504", "530", "532", "550", "553"})
 _EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 _PASV = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
-_SIZE = re.compile(r"^\s*(\d+)\s*$")
+_SIZE = re.compile(r"^\s*(\d{1,19})\s*$")  # 2**63 at most
 # How servers word "you have too many sessions": 421 always, 530 only when it says so.
 _LIMIT_WORDS = re.compile(r"too many|maximum|limit|connections from", re.IGNORECASE)
 

@@ -8,11 +8,13 @@ file of a run that talks to the host:
   exactly that one was too many), and each success adds ``1 / limit``, so it grows by
   one per ``limit`` successes. It stays within ``[1, ceiling]``.
 - **Retry-After**: a 429/503 that names a wait holds back every new request to the host
-  until then, not only the one that got it.
+  until then, not only the one that got it; a wait beyond ``max_wait`` is not taken
+  (that file fails instead: a "come back tomorrow" must not park the whole run).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 OVERLOAD_STATUS = frozenset({429, 503})
@@ -21,6 +23,7 @@ OVERLOAD_STATUS = frozenset({429, 503})
 @dataclass
 class HostPolicy:
     ceiling: int
+    max_wait: float = math.inf  # a longer Retry-After fails its file, it does not park the host
     limit: float = field(init=False)
     not_before: float = 0.0
 
@@ -43,7 +46,7 @@ class HostPolicy:
 
     def on_overload(self, now: float, retry_after: float | None) -> None:
         self.limit = max(1.0, self.limit / 2)
-        if retry_after is not None and retry_after > 0:
+        if retry_after is not None and 0 < retry_after <= self.max_wait:
             self.not_before = max(self.not_before, now + retry_after)
 
     def on_refused(self) -> None:

@@ -19,6 +19,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 MAX_HEAD = 64 << 10
 MAX_FIELDS = 128
+MAX_DIGITS = 19  # 2**63 has 19 digits: a longer number is no size (and int() of
+# thousands of digits raises ValueError: Python caps str-to-int conversions)
 _STATUS_LINE = re.compile(rb"^HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n\x00]*))?$")
 _FIELD_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
@@ -116,8 +118,8 @@ def framing(head: Head) -> Framing:
         raise ProtocolError(f"conflicting Content-Length headers: {sorted(lengths)}")
     if lengths:
         value = lengths.pop().strip()
-        if not (value.isascii() and value.isdigit()):
-            raise ProtocolError(f"invalid Content-Length {value!r}")
+        if not (value.isascii() and value.isdigit()) or len(value) > MAX_DIGITS:
+            raise ProtocolError(f"invalid Content-Length {value[:40]!r}")
         return "length", int(value)
     return "close", None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,8 +32,8 @@ class HostLimit:
     again, so a lowered limit is honoured by everyone still waiting, and keeps its turn.
     """
 
-    def __init__(self, limit: int, rate: float | None = None) -> None:
-        self.policy = HostPolicy(limit)
+    def __init__(self, limit: int, rate: float | None = None, max_wait: float = math.inf) -> None:
+        self.policy = HostPolicy(limit, max_wait)
         self.throttle = Throttle(rate) if rate else None  # the host's bandwidth cap
         self.in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()

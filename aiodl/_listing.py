@@ -36,12 +36,12 @@ _MODIFY = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,6})
 # -rw-r--r--   1 owner group    1234 Nov 23 12:00 name   (the group column is optional)
 _UNIX = re.compile(
     r"^(?P<type>[-dlbcps])[-rwxsStTlL]{9}[.+@]?\s+\d+\s+(?:\S+\s+){1,2}?"
-    r"(?P<size>\d+)\s+[A-Za-z]{3}\s+\d{1,2}\s+(?:\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
+    r"(?P<size>\d{1,19})\s+[A-Za-z]{3}\s+\d{1,2}\s+(?:\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
 )
 # 11-23-26  12:00PM       <DIR>          name    or    ...   1234 name
 _DOS = re.compile(
     r"^\d{2}-\d{2}-\d{2,4}\s+\d{1,2}:\d{2}\s*(?:[AaPp][Mm])?\s+"
-    r"(?:(?P<dir><DIR>)|(?P<size>\d+))\s+(?P<name>.+)$"
+    r"(?:(?P<dir><DIR>)|(?P<size>\d{1,19}))\s+(?P<name>.+)$"
 )
 _UNIX_KINDS: dict[str, Kind] = {"-": "file", "d": "dir", "l": "link"}
 
@@ -167,4 +167,6 @@ def split_lines(data: bytes) -> list[str]:
 
 
 def _digits(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None  # 19 digits: up to 2**63; a longer number is no size
+    return int(value)

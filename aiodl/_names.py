@@ -18,10 +18,9 @@ from ._exceptions import UnsafePathError
 
 # Windows device names are reserved with any extension ("CON.txt" opens the console).
 _RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"}
-    | {f"COM{i}" for i in range(1, 10)}
-    | {f"LPT{i}" for i in range(1, 10)}
-)
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789\u00b9\u00b2\u00b3"}
+)  # Windows also reserves COM and LPT with a superscript 1, 2 or 3
 # C0, DEL and C1 controls (C1 includes the CSI that starts terminal escapes), and lone
 # surrogates, which is how undecodable bytes in a header reach us.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -46,7 +45,7 @@ def sanitize_name(name: str) -> str:
     cleaned = cleaned.strip(" .")
     if not cleaned:
         raise UnsafePathError(f"unusable file name {name!r}")
-    if cleaned.split(".", 1)[0].upper() in _RESERVED:
+    if cleaned.partition(".")[0].rstrip(" ").upper() in _RESERVED:  # "nul .txt" is NUL
         cleaned = "_" + cleaned
     return _truncate(cleaned).rstrip(" .")
 
@@ -112,7 +111,10 @@ def name_from_content_disposition(header: str | None) -> str | None:
     extended = _FILENAME_STAR.search(header)
     if extended is not None:
         charset, encoded = extended.groups()
-        raw: str | None = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        try:
+            raw: str | None = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+        except (LookupError, UnicodeError):  # an unknown charset, or one (idna) that fails
+            raw = unquote(encoded, encoding="utf-8", errors="replace")
     else:
         message = Message()
         message["content-disposition"] = header

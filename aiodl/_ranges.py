@@ -82,7 +82,10 @@ class RangeSet:
     @classmethod
     def from_json(cls, text: str) -> RangeSet:
         """Parse what ``to_json`` wrote; anything else raises ValueError."""
-        value = json.loads(text)
+        try:
+            value = json.loads(text)
+        except RecursionError:  # "[[[[..." a hundred thousand deep
+            raise ValueError(f"not a list of byte ranges: {text[:80]!r}") from None
         if not isinstance(value, list) or not all(_is_range(item) for item in value):
             raise ValueError(f"not a list of byte ranges: {text[:80]!r}")
         return cls((start, end) for start, end in value)

@@ -13,7 +13,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ._exceptions import DownloadError
 
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*$", re.IGNORECASE)
+# At most 19 digits (2**63): a longer number is no offset, and int() refuses thousands.
+_CONTENT_RANGE = re.compile(
+    r"^\s*bytes\s+([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19}|\*)\s*$", re.IGNORECASE
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Headers that carry credentials whatever the caller called them.
 ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
