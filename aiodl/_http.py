@@ -29,6 +29,7 @@ from ._exceptions import (
     HTTPStatusError,
     IntegrityError,
 )
+from ._http1 import MAX_DIGITS
 from ._rawhttp import RawPool, translated
 from ._retry import parse_retry_after
 from ._rules import (
@@ -240,7 +241,9 @@ def _content_length(headers: CIMultiDictProxy[str]) -> int | None:
     if len(values) > 1:
         raise IntegrityError(f"conflicting Content-Length headers: {sorted(values)}")
     value = headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > MAX_DIGITS:
+        return None
+    return int(value)
 
 
 def _check_length(
