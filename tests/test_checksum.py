@@ -122,3 +122,87 @@ def test_artifactory_and_content_md5_headers() -> None:
     assert whole is not None
     assert whole.hexdigest == MD5
     assert server_digest({"X-Checksum-Sha256": "not hex"}, whole_file=True) is None
+
+
+def assert_valid(checksum: Checksum) -> None:
+    assert checksum.algorithm in ALGORITHMS
+    assert len(checksum.hexdigest) == ALGORITHMS[checksum.algorithm]
+    assert all(c in "0123456789abcdef" for c in checksum.hexdigest)
+
+
+spec_text = st.one_of(
+    st.text(),
+    st.builds(
+        lambda algo, hexdigest, pad: f"{pad}{algo}:{hexdigest}{pad}",
+        st.sampled_from([*ALGORITHMS, "SHA-256", "sha-512", "crc32", "", "sha256:"]),
+        st.text(alphabet="0123456789abcdefABCDEFgx:", max_size=130),
+        st.sampled_from(["", " ", "\t"]),
+    ),
+)
+
+
+@given(spec_text)
+def test_checksum_spec_parses_or_is_a_value_error(text: str) -> None:
+    """``Request(checksum=...)`` and ``--checksum``: a valid digest or ValueError."""
+    try:
+        parsed = parse_checksum(text)
+    except ValueError:
+        return
+    assert_valid(parsed)
+    assert parse_checksum(str(parsed)) == parsed
+
+
+sums_lines = st.one_of(
+    st.text(),
+    st.builds(
+        lambda hexdigest, sep, name: f"{hexdigest}{sep}{name}",
+        st.text(alphabet="0123456789abcdefABCDEF", min_size=30, max_size=130),
+        st.sampled_from(["  ", " *", " ", "\t"]),
+        st.text(min_size=0, max_size=20),
+    ),
+    st.builds(
+        lambda algo, name, hexdigest: f"{algo} ({name}) = {hexdigest}",
+        st.sampled_from(["SHA256", "MD5", "SHA-512", "B2", "BLAKE2b", "CRC"]),
+        st.text(max_size=20),
+        st.text(alphabet="0123456789abcdef", min_size=30, max_size=130),
+    ),
+)
+
+
+@given(st.lists(sums_lines, max_size=10), st.sampled_from(["SHA256SUMS", "MD5SUMS", "B2SUMS", "x"]))
+def test_sums_file_gives_only_valid_digests(lines: list[str], source: str) -> None:
+    """A SHA256SUMS file from a mirror is untrusted text: lines that fit are valid digests
+    under a name, the rest are skipped, and nothing raises."""
+    for checksum in parse_sums("\n".join(lines), source).values():
+        assert_valid(checksum)
+        assert checksum.origin == source
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["Repr-Digest", "Digest", "Content-Digest", "Content-MD5", "X-Checksum-Sha256",
+             "X-Checksum-Sha1", "X-Checksum-Md5", "Other"]
+        ),
+        st.text(max_size=100)
+        | st.lists(
+            st.builds(
+                lambda name, value: f"{name}={value}",
+                st.sampled_from(["sha-256", "SHA-256", "sha-512", "md5", "sha", "crc32c"]),
+                st.binary(max_size=70).map(lambda raw: base64.b64encode(raw).decode())
+                | st.text(max_size=10),
+            ),
+            max_size=3,
+        ).map(", ".join),
+    ),
+    st.booleans(),
+)  # fmt: skip
+def test_server_digest_headers_give_a_valid_digest_or_none(
+    headers: dict[str, str], whole_file: bool
+) -> None:
+    found = server_digest(headers, whole_file=whole_file)
+    if found is not None:
+        assert_valid(found)
+        assert "header" in found.origin
+    for algorithm, hexdigest in parse_digest_header(headers.get("Repr-Digest", "")).items():
+        assert_valid(Checksum(algorithm, hexdigest))

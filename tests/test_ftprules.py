@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aiodl._ftprules import (
@@ -151,3 +151,9 @@ def test_reply_parser_never_fails_otherwise(data: bytes) -> None:
     """Any bytes give replies or ValueError, never another exception."""
     with contextlib.suppress(ValueError):
         ReplyParser().feed(data)
+
+
+@given(st.integers(min_value=20, max_value=8000))
+@example(5000)  # found by fuzzing: int() raised ValueError (the driver made it an FTPError)
+def test_size_reply_with_a_huge_number_is_no_size(digits: int) -> None:
+    assert parse_size("1" * digits) is None

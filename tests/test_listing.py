@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aiodl._listing import (
@@ -143,3 +143,82 @@ def test_mlst_reply() -> None:
     text = 'Listing "/pub/f":\n type=file;size=9;modify=20200101000000; /pub/f\nEnd MLST.'
     assert parse_mlst(text) == Entry("/pub/f", "file", 9, 1577836800.0)
     assert parse_mlst("no facts here") is None
+
+
+listing_lines = st.one_of(
+    st.text(),
+    st.from_regex(
+        r"\A[-dlc][-rwxsStT]{9}[.+@]? +[0-9]{1,3} +[a-z0-9]{1,8}( +[a-z0-9]{1,8})? +[0-9]{1,30}"
+        r" +[A-Z][a-z]{2} +[0-9]{1,2} +([0-9]{1,2}:[0-9]{2}|[0-9]{4}) .{0,20}\Z"
+    ),
+    st.from_regex(
+        r"\A[0-9]{2}-[0-9]{2}-[0-9]{2,4} +[0-9]{1,2}:[0-9]{2}([AP]M)?"
+        r" +(<DIR>|[0-9]{1,30}) +.{0,20}\Z"
+    ),
+    st.from_regex(r"\A([a-zA-Z.]{1,12}=[^;\r\n]{0,30};){0,5} .{0,20}\Z"),
+)
+
+
+@given(st.lists(listing_lines, max_size=8))
+def test_any_listing_parses_to_entries_or_none(lines: list[str]) -> None:
+    """A hostile or unknown listing: entries with a kind, a non-empty name that is not
+    ``.``/``..`` and a size >= 0 (or None for LIST: fall back to NLST), never an error."""
+    for entries in (parse_list(lines), parse_mlsd(lines)):
+        for entry in entries or []:
+            assert entry.kind in ("file", "dir", "link", "other")
+            assert entry.name
+            assert entry.size is None or entry.size >= 0
+            assert entry.modified is None or entry.modified == entry.modified  # not NaN
+    for entry in parse_list(lines) or []:
+        assert entry.name not in (".", "..")
+    parse_mlst("\n".join(lines))
+    parse_mlst("\n".join(" " + line for line in lines))
+
+
+@given(st.lists(st.text(), max_size=10))
+def test_nlst_names_are_single_components(lines: list[str]) -> None:
+    for name in parse_nlst(lines):
+        assert name
+        assert "/" not in name
+        assert name not in (".", "..")
+
+
+@given(st.binary(max_size=300))
+def test_split_lines_never_fails(data: bytes) -> None:
+    """Any bytes: non-empty lines without line breaks, and no byte lost but the breaks."""
+    lines = split_lines(data)
+    assert all(line and "\n" not in line for line in lines)
+    kept = data.replace(b"\r\n", b"").replace(b"\n", b"")
+    assert "".join(lines).encode("utf-8", "surrogateescape") == kept
+
+
+@given(
+    st.dates(min_value=datetime(1980, 1, 1).date(), max_value=datetime(2079, 12, 31).date()),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=2**40)),
+    names.filter(lambda name: not name[0].isspace() and name == name.rstrip()),
+    st.booleans(),
+)
+def test_dos_list_round_trip(
+    when: date, size: int | None, name: str, four_digit_year: bool
+) -> None:
+    stamp = when.strftime("%m-%d-%Y" if four_digit_year else "%m-%d-%y") + "  01:05PM"
+    line = f"{stamp}  {'<DIR>' if size is None else size:>20} {name}"
+    entry = parse_list_line(line)
+    assert entry == (Entry(name, "dir") if size is None else Entry(name, "file", size))
+
+
+@given(
+    st.integers(min_value=20, max_value=8000),
+    st.sampled_from(
+        [
+            "-rw-r--r--  1 0 0 {size} Nov 23 12:00 a",  # Unix LIST
+            "11-23-26  01:05PM  {size} a",  # DOS LIST
+            "type=file;size={size}; a",  # MLSD
+        ]
+    ),
+)
+@example(5000, "-rw-r--r--  1 0 0 {size} Nov 23 12:00 a")  # found by fuzzing: ValueError
+def test_listing_line_with_a_huge_size_is_no_size(digits: int, layout: str) -> None:
+    line = layout.format(size="1" * digits)
+    entry = parse_mlsd_line(line) if line.startswith("type=") else parse_list_line(line)
+    assert entry is None or entry.size is None

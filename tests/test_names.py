@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 import pytest
 from hypothesis import example, given
@@ -16,6 +17,7 @@ from aiodl._names import (
     name_from_content_disposition,
     name_from_url,
     part_name,
+    sanitize_listed_name,
     sanitize_name,
     sanitize_relative,
 )
@@ -248,3 +250,151 @@ def test_choose_name_from_server_is_one_safe_name(disposition: str, path: str) -
 
 def test_part_name() -> None:
     assert part_name("file.iso") == "file.iso.part"
+
+
+@given(nasty_names)
+@example("..")
+@example("a/b")
+@example("a\x00b")
+@example(" .. ")
+def test_listed_names_are_refused_or_one_safe_name(name: str) -> None:
+    """A folder listing names one entry: separators, NUL, ``.`` and ``..`` are a server
+    reaching elsewhere and are refused; anything else is a safe name or refused."""
+    try:
+        cleaned = sanitize_listed_name(name)
+    except UnsafePathError:
+        assert name in ("", ".", "..") or "/" in name or "\x00" in name or _empty_once_cleaned(name)
+        return
+    assert name not in ("", ".", "..")
+    assert "/" not in name
+    assert "\x00" not in name
+    assert cleaned == sanitize_name(name)
+    assert_safe_name(cleaned)
+
+
+def _empty_once_cleaned(name: str) -> bool:
+    try:
+        sanitize_name(name)
+    except UnsafePathError:
+        return True
+    return False
+
+
+ALL_RESERVED = ["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10))]
+ALL_RESERVED += [f"LPT{i}" for i in range(1, 10)]
+
+
+@given(
+    st.sampled_from(ALL_RESERVED),
+    st.lists(st.booleans(), min_size=4, max_size=4),
+    st.sampled_from(["", ".txt", ".tar.gz", ".", " ", ". .", "..x"]),
+    st.text(alphabet=" .", max_size=3),
+)
+def test_reserved_device_names_get_a_prefix_in_any_case(
+    device: str, upper: list[bool], extension: str, lead: str
+) -> None:
+    """``nul``, ``Com1.txt``, ``  .LPT9.tar.gz``: whatever the case, extension or leading
+    dots and spaces, the device name never comes out bare."""
+    mixed = "".join(c.upper() if up else c.lower() for c, up in zip(device, upper, strict=False))
+    mixed += device[len(upper) :]
+    cleaned = sanitize_name(lead + mixed + extension)
+    assert cleaned.split(".", 1)[0].upper() not in ALL_RESERVED
+    assert cleaned.startswith("_")
+    assert_safe_name(cleaned)
+
+
+disposition_values = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters='"\\\r\n'), max_size=80
+)
+
+
+@given(
+    st.sampled_from(["attachment", "inline", "ATTACHMENT", "form-data"]),
+    disposition_values,
+    st.binary(max_size=40),
+    st.sampled_from(["UTF-8", "utf-8", "iso-8859-1", ""]),
+    st.booleans(),
+)
+def test_content_disposition_from_a_hostile_server_is_one_safe_name(
+    kind: str, plain: str, raw: bytes, charset: str, both: bool
+) -> None:
+    """Quoted ``filename=`` and RFC 8187 ``filename*=`` with any bytes (``%2F``, ``%00``,
+    ``..``, invalid UTF-8): either one safe name below dest, or refused as unsafe."""
+    star = f"filename*={charset}''{quote(raw, safe='')}"
+    header = f'{kind}; filename="{plain}"' + (f"; {star}" if both else "")
+    proposed = name_from_content_disposition(header)
+    assert proposed is None or ("/" not in proposed and "\\" not in proposed)
+    try:
+        chosen = choose_name(None, header, "https://h/from-url.bin")
+    except UnsafePathError:
+        return
+    assert len(chosen.parts) == 1
+    assert_safe_name(chosen.name)
+    assert DEST in (DEST / chosen).parents
+
+
+# Windows' device names as CPython 3.13's ntpath.isreserved() knows them ("Naming Files,
+# Paths, and Namespaces"): superscript digits count as digits, CONIN$/CONOUT$ are devices.
+DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789\xb9\xb2\xb3"}
+)
+
+
+def is_windows_device(name: str) -> bool:
+    """ntpath._isreservedname's device rule: the part before the first dot, trailing
+    spaces dropped ("nul .txt" is NUL), in any case."""
+    return name.partition(".")[0].rstrip(" ").upper() in DEVICES
+
+
+@given(
+    st.sampled_from(sorted(DEVICES)),
+    st.sampled_from(["", " ", "  ", ".txt", " .txt", ".tar.gz"]),
+    st.sampled_from(["", ".", " "]),
+    st.booleans(),
+)
+@example("COM\xb9", "", "", False)  # found by fuzzing: came out as "COM¹"
+@example("CONIN$", "", "", False)  # came out as "CONIN$"
+@example("NUL", " .txt", "", False)  # came out as "NUL .txt"
+def test_no_windows_device_name_comes_out(device: str, tail: str, lead: str, lower: bool) -> None:
+    cleaned = sanitize_name(lead + (device.lower() if lower else device) + tail)
+    assert not is_windows_device(cleaned), cleaned
+    assert_safe_name(cleaned)
+
+
+@given(
+    st.sampled_from(["CON", "nul", "Com1", "LPT9", "aux"]),
+    st.integers(min_value=250, max_value=400),
+    st.sampled_from([" ", ". ", " ."]),
+    st.sampled_from(["x", "tail", "é"]),
+)
+@example("CON", 300, " ", "x")  # found by fuzzing: came out as the bare "CON"
+def test_truncation_never_uncovers_a_device_name(
+    device: str, pad: int, filler: str, tail: str
+) -> None:
+    """The device check and the cut to 250 bytes must not combine into a bare device
+    name (a long run of spaces cut and stripped), and the result stays idempotent."""
+    cleaned = sanitize_name(device + (filler * pad)[:pad] + tail)
+    assert not is_windows_device(cleaned), cleaned
+    assert sanitize_name(cleaned) == cleaned
+
+
+@given(
+    st.from_regex(r"\A[A-Za-z0-9_-]{1,12}\Z"),
+    st.from_regex(r"\A(%[0-9A-F]{2}|[a-z]){1,8}\Z"),
+)
+@example("bogus", "%41")  # found by fuzzing: LookupError, unknown encoding
+@example("rot13", "%41")  # LookupError, not a text encoding
+@example("idna", "%41")  # UnicodeError, idna refuses errors="replace"
+def test_content_disposition_with_any_charset_is_a_name_or_none(charset: str, encoded: str) -> None:
+    """RFC 8187 lets the server name the charset: one Python does not know, or a codec
+    that is not a text encoding, must not raise (it made download_many raise LookupError
+    and abandon the whole batch)."""
+    header = f"attachment; filename*={charset}''{encoded}"
+    name = name_from_content_disposition(header)
+    assert name is None or "/" not in name
+    try:
+        chosen = choose_name(None, header, "https://h/f")
+    except UnsafePathError:
+        return
+    assert_safe_name(chosen.name)

@@ -51,3 +51,19 @@ async def test_host_rate_limit_caps_each_host_on_its_own(
     elapsed = time.monotonic() - began
     assert all(r.ok for r in results)
     assert 1.7 <= elapsed <= 2.5
+
+
+async def test_a_retry_after_above_max_retry_wait_does_not_hold_the_host(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """Found by the fault soak (benchmarks/soak.py): the file that got ``429 Retry-After:
+    30`` failed at once (30 > max_retry_wait), but the 30 s still became the host's
+    deadline, so every other file of that host waited 30 s (a day, for 86400)."""
+    busy = http_server.add("busy.bin", random_bytes(1000), statuses=[429], retry_after="30")
+    other = http_server.add("other.bin", random_bytes(1000))
+    began = time.monotonic()
+    results = await aiodl.download_many(
+        [busy, other], tmp_path, max_retry_wait=2.0, connections=1, timeout=5
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert time.monotonic() - began < 10

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aiodl._retry import RetryPolicy, is_retryable_status, parse_retry_after
@@ -197,3 +198,60 @@ def test_default_policy() -> None:
 def test_at_most_never_raises_the_retries(configured: int, cap: int) -> None:
     """A source with others to fall back on gets fewer tries, never more than asked for."""
     assert RetryPolicy(retries=configured).at_most(cap).retries == min(configured, cap)
+
+
+def _imf_fixdate(when: datetime) -> str:
+    return format_datetime(when, usegmt=True)
+
+
+def _rfc850(when: datetime) -> str:
+    return when.strftime("%A, %d-%b-%y %H:%M:%S GMT")
+
+
+def _asctime(when: datetime) -> str:
+    return f"{when:%a %b} {when.day:2d} {when:%H:%M:%S %Y}"
+
+
+@given(
+    st.datetimes(min_value=datetime(1969, 1, 1), max_value=datetime(2068, 12, 31)),
+    st.sampled_from([_imf_fixdate, _rfc850, _asctime]),
+    st.datetimes(min_value=datetime(1969, 1, 1), max_value=datetime(2068, 12, 31)),
+)
+def test_retry_after_in_all_three_http_date_formats(
+    when: datetime, layout: Callable[[datetime], str], now: datetime
+) -> None:
+    """RFC 9110 section 5.6.7: IMF-fixdate, obsolete RFC 850 and asctime dates all mean
+    the same instant (UTC; asctime has no zone) and give the seconds from ``now`` to it."""
+    when = when.replace(microsecond=0, tzinfo=UTC)
+    now = now.replace(tzinfo=UTC)
+    expected = max(0.0, (when - now).total_seconds())
+    assert parse_retry_after(layout(when), now) == pytest.approx(expected)
+
+
+@given(st.text(), st.datetimes(timezones=st.just(UTC)))
+@example("Fri, 31 Dec 9999 23:59:59 -2359", datetime.min.replace(tzinfo=UTC))
+@example("Mon, 01 Jan 1900 00:00:00 +2359", datetime.max.replace(tzinfo=UTC))
+@example("9" * 5000, NOW)
+def test_retry_after_any_text_at_any_time(value: str, now: datetime) -> None:
+    """Any header value at any clock: None, or a wait that is a number >= 0 (a server
+    asking for more than ``max_wait`` is refused by ``delay``, which needs no NaN)."""
+    wait = parse_retry_after(value, now)
+    assert wait is None or wait >= 0.0
+    if wait is not None:
+        assert RetryPolicy().delay(0, 503, wait, 0.5) in (None, max(wait, 0.25 + 0.125))
+
+
+@given(policies, st.sampled_from([None, *RETRYABLE]), rands)
+def test_a_retryable_failure_is_retried_exactly_retries_times(
+    policy: RetryPolicy, status: int | None, rand: float
+) -> None:
+    """Following ``delay`` from attempt 0 gives ``retries`` waits, each within the capped
+    backoff step, and then gives up; their sum is bounded by ``retries * cap``."""
+    waits = []
+    attempt = 0
+    while (wait := policy.delay(attempt, status, None, rand)) is not None:
+        waits.append(wait)
+        attempt += 1
+        assert attempt <= policy.retries
+    assert len(waits) == policy.retries
+    assert sum(waits) <= policy.retries * policy.cap + 1e-9
