@@ -28,7 +28,7 @@ from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError, LocalFileError
 from ._fetch import FileDownload
-from ._job import Job
+from ._job import Job, Targets
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
 from ._listing import Entry
@@ -81,6 +81,7 @@ class Engine:
         self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
         self.checked_folders: set[Path] = set()
         self.synced_folders: set[Path] = set()
+        self.targets = Targets()
         self._slots = asyncio.Semaphore(config.connections)
         self._hosts: dict[str, HostLimit] = {}
         # Derived once per run, not per file: a run may hold millions of files.

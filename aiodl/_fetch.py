@@ -30,7 +30,7 @@ from ._checksum import Checksum, check_file, lookup, parse_checksum
 from ._commit import finish
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
-from ._job import Job, Services, check_announced_size, check_received_size, listed_info
+from ._job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
 from ._journal import Checkpoint
 from ._limits import Slot, limited
 from ._listing import Entry
@@ -63,6 +63,7 @@ class FileDownload:
         self._slot: Slot | None = None
         self._origins: list[Origin] = []
         self._verified = False  # a digest confirmed the bytes
+        self._claims: dict[Path, Claim] = {}  # targets this file took
 
     async def run(self) -> Result:
         self._slot = self._services.slot(self._source.url)
@@ -75,6 +76,8 @@ class FileDownload:
                 return await self._attempt(resume=False)
         finally:
             self._slot.give_back()
+            for target in self._claims:
+                self._services.targets.release(target)
 
     async def _attempt(self, *, resume: bool) -> Result:
         checkpoint = self._checkpoint() if resume else None
@@ -234,6 +237,7 @@ class FileDownload:
         and by time too where a listing gave one (``compare_time``).
         """
         services = self._services
+        await self._claim(services.dest.joinpath(*relative.parts))
         opening = partial(
             open_part,
             services.dest,
@@ -252,6 +256,10 @@ class FileDownload:
             raise
         self._job.path = target
         return part
+
+    async def _claim(self, target: Path) -> None:
+        if target not in self._claims:
+            self._claims[target] = await self._services.targets.claim(target, self._job.request.url)
 
     @staticmethod
     async def _open(

@@ -3,8 +3,9 @@ checks of a size against what the request and the run allow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from ._limits import HostLimit, Slot
 from ._listing import Entry
 from ._models import Event, Request
 from ._retrying import ProgressHook, RetryHook
+from ._rules import mask_url
 
 
 @dataclass
@@ -38,6 +40,39 @@ class Job:
     path: Path | None = None
 
 
+@dataclass
+class Claim:
+    """A target taken by one download of a run: by which URL, and when it is free."""
+
+    url: str
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Targets:
+    """The targets being written in one run, right now (bounded by the connections, so
+    memory stays flat). The same URL twice waits for the first copy (and then finds it
+    complete); another source naming a taken target is refused: one file would silently
+    replace the other, and both Results would say ok. A target finished earlier in the
+    run is a file already there, as on a rerun."""
+
+    def __init__(self) -> None:
+        self._taken: dict[Path, Claim] = {}
+
+    async def claim(self, target: Path, url: str) -> Claim:
+        while (claim := self._taken.get(target)) is not None:
+            if claim.url != url:
+                raise DownloadError(
+                    f"{target.name} is already the target of {mask_url(claim.url)} in this "
+                    "run; give one of them another name (Request.path, out=)"
+                )
+            await claim.done.wait()
+        claim = self._taken[target] = Claim(url)
+        return claim
+
+    def release(self, target: Path) -> None:
+        self._taken.pop(target).done.set()
+
+
 class Services(Protocol):
     """What a file's download uses of the engine that runs it."""
 
@@ -49,6 +84,7 @@ class Services(Protocol):
     throttle: Throttle | None
     checked_folders: set[Path]
     synced_folders: set[Path]
+    targets: Targets
 
     def slot(self, url: str) -> Slot: ...
 

@@ -207,3 +207,34 @@ async def test_rate_limit_holds_the_bandwidth(http_server: FaultServer, tmp_path
     elapsed = time.monotonic() - began
     assert result.ok
     assert 3.6 <= elapsed <= 4.4
+
+
+async def test_the_same_url_twice_in_one_run_is_fetched_once(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """The second waits for the first copy, then finds it complete (skipped)."""
+    data = random_bytes(300_000)
+    url = http_server.add("twice.bin", data)
+    results = await aiodl.download_many([url, url], tmp_path)
+    assert [r.ok for r in results] == [True, True]
+    assert sorted(r.skipped for r in results) == [False, True]
+    assert (tmp_path / "twice.bin").read_bytes() == data
+
+
+async def test_two_sources_naming_one_target_at_once_do_not_overwrite(
+    http_server: FaultServer, other_server: FaultServer, tmp_path: Path
+) -> None:
+    """Two files under one name, fetched at the same time: the one that takes the target
+    first is saved whole, the other is refused with a clear reason (replacing it would
+    leave a Result that says ok about the wrong bytes)."""
+    data = {"a": random_bytes(300_000), "b": random_bytes(300_000)}
+    urls = [
+        http_server.add("data.csv", data["a"], rate=1_000_000),
+        other_server.add("data.csv", data["b"], rate=1_000_000),
+    ]
+    results = await aiodl.download_many(urls, tmp_path)
+    [saved] = [name for name, result in zip(data, results, strict=True) if result.ok]
+    [refused] = [result for result in results if not result.ok]
+    assert "already the target of" in str(refused.error)
+    assert (tmp_path / "data.csv").read_bytes() == data[saved]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
