@@ -205,7 +205,10 @@ async def outcome(result: Result, dest: Path) -> Outcome:
     """The Outcome of ``result``: a saved file is measured and hashed where it lies."""
     if not result.ok or result.path is None:
         return Outcome(reason=str(result.error))
-    size, digest = await _sha256(result.path)
+    try:
+        size, digest = await _sha256(result.path)
+    except OSError as error:  # removed or replaced meanwhile: not known to be done
+        return Outcome(reason=f"saved, then unreadable for its digest: {error.strerror}")
     return Outcome(result.path.relative_to(dest).as_posix(), size, digest)
 
 

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aiodl
-from aiodl._manifest import BATCH_ROWS, Manifest
+from aiodl._manifest import BATCH_ROWS, Manifest, outcome
 from aiodl._names import sharded
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer
@@ -249,3 +249,16 @@ async def test_twenty_thousand_urls_in_flat_memory_and_a_rerun_without_requests(
     assert code == 0
     assert len(http_server.seen) == asked
     assert (tmp_path / str(large) / sharded(PurePosixPath("123.txt"), 1)).read_bytes() == b"123\n"
+
+
+@pytest.mark.anyio
+async def test_a_saved_file_gone_before_its_digest_is_recorded_as_not_done(
+    tmp_path: Path,
+) -> None:
+    """Removed between its rename and its hashing: failed with a reason, not a crash."""
+    gone = aiodl.Result("http://h/a", tmp_path / "a", ok=True, size=3)
+    found = await outcome(gone, tmp_path)
+    assert (found.saved, found.reason) == (
+        None,
+        "saved, then unreadable for its digest: No such file or directory",
+    )
