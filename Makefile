@@ -31,11 +31,13 @@ bench: $(STAMP)
 	bash benchmarks/setup.sh
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/polite.py
+	$(BIN)/python benchmarks/scale.py
 
 # Keeps the harness working in CI: small data, aiodl and curl only, no ratios asserted.
 bench-smoke: $(STAMP)
 	$(BIN)/python benchmarks/run.py --smoke
 	$(BIN)/python benchmarks/polite.py --smoke
+	$(BIN)/python benchmarks/scale.py --smoke
 
 # Randomised fault soak, not part of `make test`: 5 minutes of faulty servers, every Result
 # checked; exits non-zero if a promise broke. SOAK_ARGS='--seed 7 --minutes 1', or '--smoke'.
