@@ -20,13 +20,12 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import _data
 import _nginx
 import _throttled  # after run: it puts the repo (aiodl) on sys.path
-from run import RESULTS, log, timed
+from run import log, save_table, timed
 
 TIME_OUT = 300.0
 
@@ -171,10 +170,7 @@ def main(argv: list[str]) -> int:
     text = table(args, times, sizes)
     print(text)
     if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"W6-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.md"
-        path.write_text(text)
-        log(f"saved {path}")
+        save_table("W6", text)
     return 1 if failed else 0
 
 

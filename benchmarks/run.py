@@ -476,6 +476,15 @@ def report(
     return "\n".join([*head, *(line for lines in body for line in lines)])
 
 
+def save_table(prefix: str, text: str) -> Path:
+    """results/<prefix>-<UTC stamp>.md holding ``text``, for the other benchmark scripts."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
+    path.write_text(text)
+    log(f"saved {path}")
+    return path
+
+
 def save(text: str, runs: list[Run]) -> Path:
     """results/<UTC stamp>.md and .jsonl side by side; returns the .md path."""
     RESULTS.mkdir(exist_ok=True)

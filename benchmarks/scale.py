@@ -29,7 +29,7 @@ from pathlib import Path
 import _data
 import _nginx
 import _tools
-from run import RESULTS, log, timed
+from run import log, save_table, timed
 
 sys.path.insert(0, str(_tools.REPO))
 from distributed import Client, LocalCluster
@@ -167,10 +167,7 @@ def main(argv: list[str]) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"W7-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
-        path.write_text(text)
-        log(f"saved {path}")
+        save_table("W7", text)
     return 0 if "FAILED" not in text and "nan" not in text else 1
 
 
