@@ -7,8 +7,10 @@ at a third party), and copied into the part file by ``_sockcopy`` (splice on Lin
 Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
 write.
 
-Each open body holds one control connection (``_ftpconn``). A pooled connection the
-server has meanwhile closed is replaced once, at once, without spending a retry.
+Each open body holds one control connection (``_ftpconn``); a connection goes back to
+the pool whenever every command's final reply has been read, after a refusal too, so
+logins (which may take seconds) are not repeated. A pooled connection the server has
+meanwhile closed is replaced once, at once, without spending a retry.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ class FTPDriver:
             async with translated(url):
                 result = await action(connection)
         except BaseException:
-            self.discard(connection)
+            self.release(connection)  # a refusal (550, REST 502) leaves it usable
             raise
         if not keep:
             self.release(connection)
@@ -178,10 +180,13 @@ class FTPDriver:
         return error
 
     def release(self, connection: Connection) -> None:
-        self._idle.setdefault(connection.login, []).append(connection)
-
-    def discard(self, connection: Connection) -> None:
-        connection.control.close()
+        """Pool a connection that can serve the next command: open, and every command's
+        final reply read (else a later command would read an earlier one's reply)."""
+        control = connection.control
+        if control.alive and control.settled:
+            self._idle.setdefault(connection.login, []).append(connection)
+        else:
+            control.close()
 
     async def _describe(self, connection: Connection, url: str, path: str) -> RemoteFile:
         """Size and modification time; no size means one stream to the end of the data."""

@@ -1,9 +1,9 @@
 """One logged-in FTP connection, the body of one RETR on it, and FTP errors in the aiodl
 tree.
 
-A body read to its end is finished with the server's 226 and its connection goes back to
-the pool; a body abandoned at a segment end drops its data and control connections,
-which leaves the pool healthy without relying on how a server handles ABOR.
+A body read to its end is finished with the server's 226 (anything else fails the
+transfer) and its connection goes back to the pool; a body abandoned at a segment end
+drops its data and control connections.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from ._driver import RangeIgnored, RemoteFile, Sink
-from ._exceptions import DownloadError, DownloadTimeout, FTPError, IntegrityError, TransferError
+from ._exceptions import DownloadTimeout, FTPError, IntegrityError, TransferError
 from ._ftpcontrol import Control, ReplyError
 from ._ftprules import PERMANENT
 from ._rules import mask_url
@@ -24,11 +24,10 @@ LoginKey = tuple[str, int, str, str]
 
 
 class Pool(Protocol):
-    """Where a body hands its connection back: pooled when healthy, else dropped."""
+    """Where a body hands its connection back: pooled when it can serve the next command
+    (open, every reply read), else closed."""
 
     def release(self, connection: Connection) -> None: ...
-
-    def discard(self, connection: Connection) -> None: ...
 
 
 @asynccontextmanager
@@ -89,8 +88,15 @@ class FTPBody:
                 # The file's last byte must also be the data connection's last byte.
                 if size is not None and (self._pos > size or not await self._data.at_end()):
                     self._too_long()
-                self._ended = True
+                await self._confirmed()
         return moved
+
+    async def _confirmed(self) -> None:
+        """The data ended: only the server's 2xx reply says it was the whole file (a 426
+        or 451, no reply, or a hang-up is a failed transfer, whatever size was known)."""
+        self._data.close()
+        Control.check(await self._connection.control.reply(), "2")
+        self._ended = True
 
     def _too_long(self) -> None:
         """More bytes than the file holds: REST was ignored, or the file grew."""
@@ -103,7 +109,7 @@ class FTPBody:
         )
 
     async def aclose(self) -> None:
-        """Finish a fully read transfer and pool its connection; otherwise drop both.
+        """Pool the connection of a transfer read to its end; drop any other.
 
         Idempotent: the engine closes the probe body again after the transfer did.
         """
@@ -111,13 +117,4 @@ class FTPBody:
             return
         self._closed = True
         self._data.close()
-        if self._ended:
-            try:
-                async with translated(self.info.url):
-                    Control.check(await self._connection.control.reply(), "2")
-            except DownloadError:
-                self._pool.discard(self._connection)
-            else:
-                self._pool.release(self._connection)
-            return
-        self._pool.discard(self._connection)
+        self._pool.release(self._connection)  # unless every reply was read, it is closed

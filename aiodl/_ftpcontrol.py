@@ -76,6 +76,7 @@ class Control:
         self._protocol = protocol
         self._transport = transport
         self._seconds = seconds
+        self._unanswered = 1  # the greeting
         self.address: str = self._transport.get_extra_info("peername")[0]
 
     @classmethod
@@ -104,11 +105,30 @@ class Control:
                 raise ValueError(f"refusing to send {verb} with a line break in its argument")
         payload = "".join(f"{line}\r\n" for line in lines)
         self._transport.write(payload.encode("utf-8", errors="surrogateescape"))
+        self._unanswered += len(lines)
 
     async def reply(self) -> Reply:
         """The next reply, within the timeout."""
         async with asyncio.timeout(self._seconds):
-            return await self._protocol.next_reply()
+            return await self._next()
+
+    async def settle(self) -> None:
+        """Read the replies still owed, all within one timeout, so that the next command's
+        reply is its own (after ABOR, say: the aborted RETR's and the ABOR's)."""
+        async with asyncio.timeout(self._seconds):
+            while self._unanswered > 0:
+                await self._next()
+
+    @property
+    def settled(self) -> bool:
+        """Whether every command sent has had its final (not 1xx) reply read."""
+        return self._unanswered <= 0
+
+    async def _next(self) -> Reply:
+        reply = await self._protocol.next_reply()
+        if not reply.is_a("1"):
+            self._unanswered -= 1
+        return reply
 
     async def command(self, line: str, expected: str) -> Reply:
         """Send ``line`` and return its reply, which must start with ``expected``."""
