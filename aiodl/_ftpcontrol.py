@@ -81,17 +81,14 @@ class Control:
 
     @classmethod
     async def open(cls, host: str, port: int, seconds: float) -> Control:
-        """Connect and read the greeting (a ReplyError unless it is 220); connecting and
-        every reply later must each come within ``seconds``."""
+        """Connect and read the greeting (a ReplyError unless it is 220); connecting, the
+        whole greeting, and every reply later must each come within ``seconds``."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(seconds):
             transport, protocol = await loop.create_connection(_ControlProtocol, host, port)
         control = cls(transport, protocol, seconds)
         try:
-            greeting = await control.reply()
-            while greeting.is_a("1"):  # "120 ready in a moment"
-                greeting = await control.reply()
-            control.check(greeting, "220")
+            control.check(await control.final(), "220")  # after any "120 ready in a moment"
         except BaseException:
             control.close()
             raise
@@ -111,6 +108,14 @@ class Control:
         """The next reply, within the timeout."""
         async with asyncio.timeout(self._seconds):
             return await self._next()
+
+    async def final(self) -> Reply:
+        """The next reply that is not preliminary (1xx), all of them within one timeout:
+        a server repeating "120 wait" cannot hold us for ever."""
+        async with asyncio.timeout(self._seconds):
+            while (reply := await self._next()).is_a("1"):
+                pass
+        return reply
 
     async def settle(self) -> None:
         """Read the replies still owed, all within one timeout, so that the next command's

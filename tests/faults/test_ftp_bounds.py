@@ -3,13 +3,16 @@ on 127.0.0.1: a short RETR without SIZE, endless greetings, trees and listings."
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import aiodl
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
+from tests.servers.ftpscript import Script, scripted
 
 pytestmark = pytest.mark.anyio
 
@@ -58,3 +61,47 @@ async def test_a_426_without_size_is_retried_from_byte_0(ftp: RunningFTP, tmp_pa
     assert [type(e) for e in events if isinstance(e, aiodl.Retried)] == [aiodl.Retried]
     assert ftp.log.count("RETR") == 2
     assert sum(e.nbytes for e in events if isinstance(e, aiodl.Advanced)) == 2048
+
+
+async def _download_from(script: Script, tmp_path: Path, **options: Any) -> aiodl.Result:
+    """One file from the scripted listener, given at most a minute before the test fails
+    instead of hanging (which is what the bugs did)."""
+    urls = [f"ftp://127.0.0.1:{script.port}/f.bin"]
+    async with asyncio.timeout(60):
+        [result] = await aiodl.download_many(urls, tmp_path / "d", **FAST, **options)
+    return result
+
+
+async def test_a_greeting_of_endless_120_replies_times_out(tmp_path: Path) -> None:
+    """A server answering "120 wait" every 50 ms, for ever: the whole greeting has one
+    deadline (not one per reply), so each try ends after ``timeout``."""
+
+    async def wait_for_ever(script: Script, writer: asyncio.StreamWriter) -> None:
+        for _ in range(10_000):  # 500 s of it
+            if not await script.write(writer, b"120 ready in a moment\r\n"):
+                return
+            await asyncio.sleep(0.05)
+
+    async with scripted(wait_for_ever) as script:
+        result = await _download_from(script, tmp_path, timeout=0.5, retries=1)
+        assert script.connections == 2
+    assert isinstance(result.error, aiodl.DownloadTimeout)
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+async def test_a_multi_line_reply_of_empty_lines_is_cut_off(tmp_path: Path) -> None:
+    """A greeting that goes on with empty lines for ever: every line counts against the
+    reply's limits, so the client hangs up after a few of them (instead of reading tens of
+    MiB until the timeout) and says why."""
+
+    async def empty_lines(script: Script, writer: asyncio.StreamWriter) -> None:
+        await script.write(writer, b"220-welcome\r\n")
+        while await script.write(writer, b"\r\n" * 32768):
+            pass
+
+    async with scripted(empty_lines) as script:
+        result = await _download_from(script, tmp_path, timeout=5, retries=0)
+        sent = script.sent
+    assert isinstance(result.error, aiodl.TransferError)
+    assert "reply too long" in str(result.error)
+    assert sent < 32 << 20  # what the kernel's socket buffers hold, at most
