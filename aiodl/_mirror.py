@@ -7,7 +7,8 @@ goes on, so the first download starts after the first listing, not after the las
 
 Every listed name is untrusted: it passes ``sanitize_listed_name`` before it becomes part
 of a local path, symlinks are refused (a link can point anywhere on the server and loops
-forever), and the depth is bounded so a hostile server cannot walk us down without end.
+forever), and the depth and the number of folders are bounded so a hostile server cannot
+walk us down, or across, without end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from ._listing import Entry
 from ._names import sanitize_listed_name
 
 MAX_DEPTH = 64
+# Folders one walk may list: a hostile tree of two subfolders per level would otherwise
+# keep a run listing for ever (depth alone does not bound it: 2**64 folders).
+MAX_FOLDERS = 100_000
 _HERE = PurePosixPath()
 
 
@@ -100,6 +104,9 @@ class TreeWalk:
         self._include = tuple(include)
         self._exclude = tuple(exclude)
         self._todo = [Folder(root_url, _HERE)]
+        self._folders = 1  # found so far, the root included
+        self._max_folders = MAX_FOLDERS
+        self._cap_reached = False
 
     def next_folder(self) -> Folder | None:
         """The next folder to list, or None when the walk is complete."""
@@ -124,8 +131,28 @@ class TreeWalk:
                 subfolders.append(item)
             elif item is not None:
                 out.append(item)
-        self._todo.extend(reversed(subfolders))  # popped from the end: listing order
+        kept = self._within_cap(subfolders)
+        if len(kept) < len(subfolders) and not self._cap_reached:
+            out.append(self._capped(subfolders[len(kept)]))
+        self._todo.extend(reversed(kept))  # popped from the end: listing order
         return out
+
+    def _within_cap(self, subfolders: list[Folder]) -> list[Folder]:
+        """The subfolders that still fit under the walk's folder cap."""
+        room = max(0, self._max_folders - self._folders)
+        kept = subfolders[:room]
+        self._folders += len(kept)
+        return kept
+
+    def _capped(self, first: Folder) -> Refused:
+        """The one failure of a walk that reached its cap, told once (at ``first``, the
+        first folder left out): the files found so far are still fetched."""
+        self._cap_reached = True
+        error = DownloadError(
+            f"not listed: the walk reached its limit of {self._max_folders} folders; "
+            "mirror the folders below it with URLs of their own"
+        )
+        return Refused(first.url, error)
 
     def _take(self, folder: Folder, entry: Entry, seen: set[str]) -> Found | Folder | None:
         """What ``entry`` becomes: a file to fetch, a folder to list, or nothing.

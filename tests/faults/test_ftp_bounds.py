@@ -105,3 +105,29 @@ async def test_a_multi_line_reply_of_empty_lines_is_cut_off(tmp_path: Path) -> N
     assert isinstance(result.error, aiodl.TransferError)
     assert "reply too long" in str(result.error)
     assert sent < 32 << 20  # what the kernel's socket buffers hold, at most
+
+
+def _binary_tree(root: Path, depth: int) -> int:
+    """Two subfolders per folder, ``depth`` levels below ``root``, and one file in each
+    folder; returns how many folders there are (``root`` included)."""
+    root.mkdir()
+    (root / "f.txt").write_bytes(root.name.encode())
+    if depth == 0:
+        return 1
+    return 1 + sum(_binary_tree(root / side, depth - 1) for side in ("a", "b"))
+
+
+async def test_a_tree_walk_stops_at_the_folder_cap_with_one_failure(
+    ftp: RunningFTP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tree of 63 folders and a cap of 10: ten folders are listed, their ten files are
+    fetched, and one failed Result says the walk reached the cap."""
+    monkeypatch.setattr(aiodl._mirror, "MAX_FOLDERS", 10)
+    assert _binary_tree(ftp.root / "pub", 5) == 63
+    results = await aiodl.download_many([ftp.url("pub/")], tmp_path / "d")
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 1
+    assert "limit of 10 folders" in str(failed[0].error)
+    assert len([r for r in results if r.ok]) == 10
+    assert ftp.log.count("MLSD") == 10
+    assert len(list((tmp_path / "d").rglob("f.txt"))) == 10
