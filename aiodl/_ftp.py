@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
@@ -41,20 +42,43 @@ from ._ftprules import (
 )
 from ._listing import (
     Entry,
+    Listing,
+    ListingLines,
     parse_list,
     parse_mlsd,
     parse_mlst,
     parse_modify,
     parse_nlst,
-    split_lines,
 )
 from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
 T = TypeVar("T")
-BLOCK = 1 << 20
+T_contra = TypeVar("T_contra", contravariant=True)
+# Listing data is read this much at a time: each piece is split and decoded in one go.
+BLOCK = 256 << 10
 # A folder listing larger than this is a hostile server, not a folder (~2 million names).
 MAX_LISTING = 256 << 20
+# Entries taken from one listing: what bounds its memory (~200 bytes each) once parsed.
+MAX_ENTRIES = 1_000_000
+# Listing lines are parsed this many at a time, and the event loop is given back once
+# PARSE_SLICE seconds of parsing have passed (a loaded machine took 0.1 s for 2000).
+PARSE_BATCH = 100
+PARSE_SLICE = 0.002
+
+
+class Pace:
+    """Call it between pieces of work: it gives the event loop back once ``seconds`` of
+    work have passed since it last did, so long work never stalls the transfers."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._since = time.monotonic()
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self._since >= self._seconds:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
 
 
 class FTPDriver:
@@ -95,11 +119,11 @@ class FTPDriver:
 
         return await self._using(source.url, target, retrieve, keep=True)
 
-    async def list_folder(self, source: Source) -> list[Entry]:
+    async def list_folder(self, source: Source) -> Listing:
         """The entries of the folder ``source.url`` names: MLSD, else LIST, else NLST."""
         target = parse_target(source.url, self._auth, self._netrc)
 
-        async def entries(connection: Connection) -> list[Entry]:
+        async def entries(connection: Connection) -> Listing:
             return await self._list(connection, target.path)
 
         return await self._using(source.url, target, entries, keep=False)
@@ -270,43 +294,55 @@ class FTPDriver:
                 raise
         return data
 
-    async def _list(self, connection: Connection, path: str) -> list[Entry]:
+    async def _list(self, connection: Connection, path: str) -> Listing:
         server = connection.server
         if server not in self._no_mlsd:
+            entries = Listing()
             try:
-                return parse_mlsd(await self._listing(connection, "MLSD", path))
+                await self._listing(connection, "MLSD", path, parse_mlsd, entries)
+                return entries
             except ReplyError as error:
                 if not is_unsupported(error.reply.code):
                     raise
                 self._no_mlsd.add(server)
-        entries = parse_list(await self._listing(connection, "LIST", path))
-        if entries is not None:
+        entries = Listing()
+        if await self._listing(connection, "LIST", path, parse_list, entries):
             return entries
-        names = parse_nlst(await self._listing(connection, "NLST", path))
-        return [await self._nlst_entry(connection, path, name) for name in names]
+        names: list[str] = []
+        await self._listing(connection, "NLST", path, parse_nlst, names)
+        return Listing([await self._nlst_entry(connection, path, name) for name in names])
 
     async def _nlst_entry(self, connection: Connection, folder: str, name: str) -> Entry:
         """NLST gives names only: one that answers SIZE is a file, the rest are folders."""
         size, modified = await self._stat(connection, f"{folder}/{name}" if folder else name)
         return Entry(name, "dir") if size is None else Entry(name, "file", size, modified)
 
-    async def _listing(self, connection: Connection, verb: str, path: str) -> list[str]:
-        """The lines a listing command sends over a data connection."""
+    async def _listing(
+        self,
+        connection: Connection,
+        verb: str,
+        path: str,
+        parse: Callable[[list[str]], list[T] | None],
+        found: Gathered[T],
+    ) -> bool:
+        """Add what ``parse`` makes of a listing command's lines to ``found`` as they
+        arrive; False once a batch does not parse (a LIST in an unknown format)."""
         control = connection.control
         data = await self._passive(connection, [f"{verb} {path}".rstrip()])
+        lines, pace, total, parsed = ListingLines(), Pace(PARSE_SLICE), 0, True
         try:
             Control.check(await control.reply(), "1")
-            chunks: list[bytes] = []
-            total = 0
             while chunk := await data.read(BLOCK):
-                chunks.append(chunk)
                 total += len(chunk)
                 if total > MAX_LISTING:
                     raise FTPError(f"folder listing larger than {MAX_LISTING >> 20} MiB")
+                if parsed:
+                    parsed = await _parsed(lines.feed(chunk), parse, found, pace)
+            parsed = parsed and await _parsed(lines.end(), parse, found, pace)
         finally:
             data.close()
         Control.check(await control.reply(), "2")
-        return split_lines(b"".join(chunks))
+        return parsed
 
     async def aclose(self) -> None:
         """Log out of every pooled connection (politely, but without waiting long)."""
@@ -316,3 +352,34 @@ class FTPDriver:
             with contextlib.suppress(OSError, TimeoutError, ReplyError):
                 async with asyncio.timeout(1):
                     await connection.control.quit()
+
+
+class Gathered(Protocol[T_contra]):
+    """Where parsed listing lines go: a Listing of entries, or a list of names."""
+
+    def extend(self, items: Iterable[T_contra], /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+async def _parsed(
+    lines: list[str],
+    parse: Callable[[list[str]], list[T] | None],
+    found: Gathered[T],
+    pace: Pace,
+) -> bool:
+    """Add what ``parse`` makes of ``lines`` to ``found``, a batch at a time, giving the
+    loop back every few milliseconds (a million entries parsed at once stalled every
+    transfer for seconds); False at the first batch that does not parse."""
+    for start in range(0, len(lines), PARSE_BATCH):
+        batch = parse(lines[start : start + PARSE_BATCH])
+        if batch is None:
+            return False
+        found.extend(batch)
+        if len(found) > MAX_ENTRIES:
+            raise FTPError(
+                f"the folder listing has more than {MAX_ENTRIES} entries, too many to "
+                "take in; fetch its files by their own URLs instead"
+            )
+        await pace()
+    return True

@@ -14,13 +14,13 @@ walk us down, or across, without end.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from ._exceptions import DownloadError, UnsafePathError
-from ._listing import Entry
+from ._listing import Entry, Listing
 from ._names import sanitize_listed_name
 
 MAX_DEPTH = 64
@@ -112,7 +112,7 @@ class TreeWalk:
         """The next folder to list, or None when the walk is complete."""
         return self._todo.pop() if self._todo else None
 
-    def listed(self, folder: Folder, entries: Sequence[Entry]) -> list[Found | Refused]:
+    def listed(self, folder: Folder, entries: Iterable[Entry]) -> list[Found | Refused]:
         """Take ``folder``'s entries: queue its subfolders, return its files and refusals.
 
         Entries are taken in name order, so results and the walk do not depend on the
@@ -121,7 +121,7 @@ class TreeWalk:
         out: list[Found | Refused] = []
         subfolders: list[Folder] = []
         seen: set[str] = set()
-        for entry in sorted(entries, key=lambda entry: entry.name):
+        for entry in Listing.of(entries).by_name():
             try:
                 item = self._take(folder, entry, seen)
             except UnsafePathError as error:

@@ -4,8 +4,9 @@ on 127.0.0.1: a short RETR without SIZE, endless greetings, trees and listings."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.servers.ftp import RunningFTP
 from tests.servers.ftpscript import Script, scripted
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 
 FAST = {"backoff": 0.01}
 NO_SIZE = {"SIZE": b"550 Could not get file size.\r\n"}
@@ -131,3 +133,54 @@ async def test_a_tree_walk_stops_at_the_folder_cap_with_one_failure(
     assert len([r for r in results if r.ok]) == 10
     assert ftp.log.count("MLSD") == 10
     assert len(list((tmp_path / "d").rglob("f.txt"))) == 10
+
+
+async def _worst_lateness(work: Awaitable[T]) -> tuple[T, float]:
+    """``work``'s result, and the worst lateness of a 5 ms ticker on the same loop while
+    it ran: how long the loop was kept from everything else."""
+    loop = asyncio.get_running_loop()
+    worst = 0.0
+
+    async def tick() -> None:
+        nonlocal worst
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            worst = max(worst, loop.time() - before - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await work, worst
+    finally:
+        ticker.cancel()
+
+
+async def test_a_200000_entry_listing_never_stalls_the_loop(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    """A folder of 200,000 entries (14 MiB of MLSD): parsed as it arrives and walked
+    without holding the event loop for more than a moment (it used to stall for seconds,
+    and hold the whole listing three times over)."""
+    (ftp.root / "pub").mkdir()
+    lines = [f"type=file;size={i};modify=20260101000000; file{i:07d}.dat" for i in range(200_000)]
+    ftp.faults.listings["/pub"] = lines
+    work = aiodl.download_many([ftp.url("pub/")], tmp_path / "d", include=["*.none"])
+    results, worst = await _worst_lateness(work)
+    assert results == []
+    assert ftp.log.count("MLSD") == 1
+    assert worst < 0.2
+
+
+async def test_a_listing_of_too_many_entries_fails_that_folder(
+    ftp: RunningFTP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the cap on entries per listing a folder fails, saying so; the walk goes on."""
+    monkeypatch.setattr(aiodl._ftp, "MAX_ENTRIES", 1000)
+    (ftp.root / "pub" / "big").mkdir(parents=True)
+    (ftp.root / "pub" / "ok.txt").write_bytes(b"ok")
+    ftp.faults.listings["/pub/big"] = [f"type=file;size=1; f{i}" for i in range(1001)]
+    results = await aiodl.download_many([ftp.url("pub/")], tmp_path / "d")
+    assert [r.ok for r in results] == [True, False]
+    assert isinstance(results[1].error, aiodl.FTPError)
+    assert "more than 1000 entries" in str(results[1].error)
+    assert results[1].url.endswith("/pub/big/")
