@@ -34,7 +34,7 @@ from ._limits import HostLimit, Slot, limited
 from ._listing import Listing
 from ._manifest import Ledger, Manifest
 from ._mirror import Folder, Found, Refused, TreeWalk, is_tree_url
-from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
+from ._models import Advanced, Event, Failed, Finished, Listed, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
 from ._rules import looks_secret, mask_url
@@ -153,6 +153,22 @@ class Engine:
                     yield Job(child, mask_url(item.url), listed=item.entry)
                 else:
                     yield self._refused(request, item)
+        self._walked(request, walk)
+
+    def _walked(self, request: Request, walk: TreeWalk) -> None:
+        """Tell what a folder URL's walk found: patterns that match none of the files it
+        listed are most likely wrong, so that one is a warning."""
+        url, patterns = mask_url(request.url), self._patterns()
+        if patterns and walk.files and not walk.matched:
+            log.warning("%s: %d files listed, none matched %s", url, walk.files, patterns)
+        else:
+            log.info("%s: %d files listed, %d matched", url, walk.files, walk.matched)
+        self.report(Listed(url, walk.folders, walk.files, walk.matched))
+
+    def _patterns(self) -> str:
+        """The run's include/exclude patterns as a log line shows them ("" for none)."""
+        chosen = {"include": self.config.include, "exclude": self.config.exclude}
+        return " ".join(f"{name}={list(given)!r}" for name, given in chosen.items() if given)
 
     async def _taken(
         self, walk: TreeWalk, folder: Folder, entries: Listing

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
@@ -30,6 +29,7 @@ from ._exceptions import (
 )
 from ._ftpconn import Connection, FTPBody, LoginKey, translated
 from ._ftpcontrol import Control, ReplyError
+from ._ftplisting import Folders
 from ._ftprules import (
     Login,
     Target,
@@ -40,45 +40,12 @@ from ._ftprules import (
     parse_size,
     parse_target,
 )
-from ._listing import (
-    Entry,
-    Listing,
-    ListingLines,
-    parse_list,
-    parse_mlsd,
-    parse_mlst,
-    parse_modify,
-    parse_nlst,
-)
+from ._listing import Listing, parse_mlst, parse_modify
 from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
-# Listing data is read this much at a time: each piece is split and decoded in one go.
-BLOCK = 256 << 10
-# A folder listing larger than this is a hostile server, not a folder (~2 million names).
-MAX_LISTING = 256 << 20
-# Entries taken from one listing: what bounds its memory (~200 bytes each) once parsed.
-MAX_ENTRIES = 1_000_000
-# Listing lines are parsed this many at a time, and the event loop is given back once
-# PARSE_SLICE seconds of parsing have passed (a loaded machine took 0.1 s for 2000).
-PARSE_BATCH = 100
-PARSE_SLICE = 0.002
-
-
-class Pace:
-    """Call it between pieces of work: it gives the event loop back once ``seconds`` of
-    work have passed since it last did, so long work never stalls the transfers."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._since = time.monotonic()
-
-    async def __call__(self) -> None:
-        if time.monotonic() - self._since >= self._seconds:
-            await asyncio.sleep(0)
-            self._since = time.monotonic()
 
 
 class FTPDriver:
@@ -98,7 +65,7 @@ class FTPDriver:
         self._netrc = netrc
         self._idle: dict[LoginKey, list[Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
-        self._no_mlsd: set[tuple[str, int]] = set()
+        self._folders = Folders(self._passive, self._stat)
         self._no_size: set[tuple[str, int]] = set()
 
     async def open(
@@ -114,17 +81,31 @@ class FTPDriver:
                 if start:  # a later segment, or a resumed file: still the same version?
                     await self._same_version(connection, target.path, known)
             expected = None if info.size is None else (end or info.size) - start
-            data = await self._retrieve(connection, target.path, start, expected)
+            try:
+                data = await self._retrieve(connection, target.path, start, expected)
+            except ReplyError as error:
+                raise await self._refused_file(connection, source.url, target.path, error) from None
             return FTPBody(self, connection, data, info, start)
 
         return await self._using(source.url, target, retrieve, keep=True)
 
+    async def _refused_file(
+        self, connection: Connection, url: str, path: str, error: ReplyError
+    ) -> Exception:
+        """What a refused RETR means: a URL naming a folder gets a hint (a 550 there says
+        "not a plain file"), anything else is the server's reply."""
+        if error.reply.code == "550" and await self._folders.is_folder(connection, path):
+            masked = mask_url(url)
+            return FTPError(f"{masked} is a folder: add a '/' at its end to mirror it", url=masked)
+        return error
+
     async def list_folder(self, source: Source) -> Listing:
-        """The entries of the folder ``source.url`` names: MLSD, else LIST, else NLST."""
+        """The entries of the folder ``source.url`` names, once it is known to be one."""
         target = parse_target(source.url, self._auth, self._netrc)
 
         async def entries(connection: Connection) -> Listing:
-            return await self._list(connection, target.path)
+            await self._folders.check(connection, source.url, target.path)
+            return await self._folders.entries(connection, target.path)
 
         return await self._using(source.url, target, entries, keep=False)
 
@@ -294,56 +275,6 @@ class FTPDriver:
                 raise
         return data
 
-    async def _list(self, connection: Connection, path: str) -> Listing:
-        server = connection.server
-        if server not in self._no_mlsd:
-            entries = Listing()
-            try:
-                await self._listing(connection, "MLSD", path, parse_mlsd, entries)
-                return entries
-            except ReplyError as error:
-                if not is_unsupported(error.reply.code):
-                    raise
-                self._no_mlsd.add(server)
-        entries = Listing()
-        if await self._listing(connection, "LIST", path, parse_list, entries):
-            return entries
-        names: list[str] = []
-        await self._listing(connection, "NLST", path, parse_nlst, names)
-        return Listing([await self._nlst_entry(connection, path, name) for name in names])
-
-    async def _nlst_entry(self, connection: Connection, folder: str, name: str) -> Entry:
-        """NLST gives names only: one that answers SIZE is a file, the rest are folders."""
-        size, modified = await self._stat(connection, f"{folder}/{name}" if folder else name)
-        return Entry(name, "dir") if size is None else Entry(name, "file", size, modified)
-
-    async def _listing(
-        self,
-        connection: Connection,
-        verb: str,
-        path: str,
-        parse: Callable[[list[str]], list[T] | None],
-        found: Gathered[T],
-    ) -> bool:
-        """Add what ``parse`` makes of a listing command's lines to ``found`` as they
-        arrive; False once a batch does not parse (a LIST in an unknown format)."""
-        control = connection.control
-        data = await self._passive(connection, [f"{verb} {path}".rstrip()])
-        lines, pace, total, parsed = ListingLines(), Pace(PARSE_SLICE), 0, True
-        try:
-            Control.check(await control.reply(), "1")
-            while chunk := await data.read(BLOCK):
-                total += len(chunk)
-                if total > MAX_LISTING:
-                    raise FTPError(f"folder listing larger than {MAX_LISTING >> 20} MiB")
-                if parsed:
-                    parsed = await _parsed(lines.feed(chunk), parse, found, pace)
-            parsed = parsed and await _parsed(lines.end(), parse, found, pace)
-        finally:
-            data.close()
-        Control.check(await control.reply(), "2")
-        return parsed
-
     async def aclose(self) -> None:
         """Log out of every pooled connection (politely, but without waiting long)."""
         connections = [c for idle in self._idle.values() for c in idle]
@@ -352,34 +283,3 @@ class FTPDriver:
             with contextlib.suppress(OSError, TimeoutError, ReplyError):
                 async with asyncio.timeout(1):
                     await connection.control.quit()
-
-
-class Gathered(Protocol[T_contra]):
-    """Where parsed listing lines go: a Listing of entries, or a list of names."""
-
-    def extend(self, items: Iterable[T_contra], /) -> None: ...
-
-    def __len__(self) -> int: ...
-
-
-async def _parsed(
-    lines: list[str],
-    parse: Callable[[list[str]], list[T] | None],
-    found: Gathered[T],
-    pace: Pace,
-) -> bool:
-    """Add what ``parse`` makes of ``lines`` to ``found``, a batch at a time, giving the
-    loop back every few milliseconds (a million entries parsed at once stalled every
-    transfer for seconds); False at the first batch that does not parse."""
-    for start in range(0, len(lines), PARSE_BATCH):
-        batch = parse(lines[start : start + PARSE_BATCH])
-        if batch is None:
-            return False
-        found.extend(batch)
-        if len(found) > MAX_ENTRIES:
-            raise FTPError(
-                f"the folder listing has more than {MAX_ENTRIES} entries, too many to "
-                "take in; fetch its files by their own URLs instead"
-            )
-        await pace()
-    return True

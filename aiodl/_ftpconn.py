@@ -54,6 +54,7 @@ class Connection:
     def __init__(self, control: Control, login: LoginKey) -> None:
         self.control = control
         self.login = login
+        self.home: str | None = None  # the login folder (PWD) once asked; "" if unknown
 
     @property
     def server(self) -> tuple[str, int]:

@@ -18,6 +18,7 @@ PERMANENT = frozenset({"501", "502", "504", "530", "532", "550", "553"})
 _EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 _PASV = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 _SIZE = re.compile(r"^\s*(\d{1,19})\s*$")  # 2**63 at most
+_PWD = re.compile(r'^\s*"((?:[^"]|"")*)"')
 # How servers word "you have too many sessions": 421 always, 530 only when it says so.
 _LIMIT_WORDS = re.compile(r"too many|maximum|limit|connections from", re.IGNORECASE)
 
@@ -91,6 +92,13 @@ def parse_size(reply: str) -> int | None:
     """The byte count of a 213 reply to ``SIZE``."""
     match = _SIZE.match(reply)
     return int(match.group(1)) if match else None
+
+
+def parse_pwd(reply: str) -> str | None:
+    """The folder of a 257 reply, ``"/home/x" is the current directory`` (a ``"`` inside
+    the name is doubled, RFC 959 appendix II)."""
+    match = _PWD.match(reply)
+    return match.group(1).replace('""', '"') if match and match.group(1) else None
 
 
 def is_connection_limit(code: str, text: str) -> bool:

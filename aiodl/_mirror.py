@@ -104,9 +104,10 @@ class TreeWalk:
         self._include = tuple(include)
         self._exclude = tuple(exclude)
         self._todo = [Folder(root_url, _HERE)]
-        self._folders = 1  # found so far, the root included
+        self._found_folders = 1  # found so far, the root included
         self._max_folders = MAX_FOLDERS
         self._cap_reached = False
+        self.folders = self.files = self.matched = 0  # listed, files in them, files taken
 
     def next_folder(self) -> Folder | None:
         """The next folder to list, or None when the walk is complete."""
@@ -121,7 +122,9 @@ class TreeWalk:
         out: list[Found | Refused] = []
         subfolders: list[Folder] = []
         seen: set[str] = set()
+        self.folders += 1
         for entry in Listing.of(entries).by_name():
+            self.files += entry.kind == "file"
             try:
                 item = self._take(folder, entry, seen)
             except UnsafePathError as error:
@@ -130,6 +133,7 @@ class TreeWalk:
             if isinstance(item, Folder):
                 subfolders.append(item)
             elif item is not None:
+                self.matched += 1
                 out.append(item)
         kept = self._within_cap(subfolders)
         if len(kept) < len(subfolders) and not self._cap_reached:
@@ -139,9 +143,9 @@ class TreeWalk:
 
     def _within_cap(self, subfolders: list[Folder]) -> list[Folder]:
         """The subfolders that still fit under the walk's folder cap."""
-        room = max(0, self._max_folders - self._folders)
+        room = max(0, self._max_folders - self._found_folders)
         kept = subfolders[:room]
-        self._folders += len(kept)
+        self._found_folders += len(kept)
         return kept
 
     def _capped(self, first: Folder) -> Refused:

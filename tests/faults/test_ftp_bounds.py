@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import pytest
 
 import aiodl
+import aiodl._ftplisting
+import aiodl._mirror
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.ftpscript import Script, scripted
@@ -175,7 +177,7 @@ async def test_a_listing_of_too_many_entries_fails_that_folder(
     ftp: RunningFTP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the cap on entries per listing a folder fails, saying so; the walk goes on."""
-    monkeypatch.setattr(aiodl._ftp, "MAX_ENTRIES", 1000)
+    monkeypatch.setattr(aiodl._ftplisting, "MAX_ENTRIES", 1000)
     (ftp.root / "pub" / "big").mkdir(parents=True)
     (ftp.root / "pub" / "ok.txt").write_bytes(b"ok")
     ftp.faults.listings["/pub/big"] = [f"type=file;size=1; f{i}" for i in range(1001)]

@@ -201,6 +201,11 @@ def _handler(log: FTPLog, faults: FTPFaults, authorizer: DummyAuthorizer) -> typ
         def _synthetic(self, path: str) -> list[str] | None:
             return faults.listings.get(self.fs.fs2ftp(path))
 
+        def ftp_CWD(self, path: str) -> Any:
+            if self._synthetic(path) is not None and not Path(path).is_dir():
+                return self.respond("250 Entered a folder that only a listing holds.")
+            return super().ftp_CWD(path)
+
         def ftp_MLSD(self, path: str) -> Any:
             lines = self._synthetic(path)
             return (
