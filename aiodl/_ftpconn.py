@@ -3,11 +3,15 @@ tree.
 
 A body read to its end is finished with the server's 226 (anything else fails the
 transfer) and its connection goes back to the pool; a body abandoned at a segment end
-drops its data and control connections.
+closes its data connection and pools its control connection once the RETR's final reply
+is read, so a segmented file logs in once per connection, not once per segment (a login
+may take seconds).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -76,20 +80,25 @@ class FTPBody:
         self.info = info
         self._start = self._pos = start
         self._ended = False
+        self._broken = False  # a read failed or was cancelled: the connection is suspect
         self._closed = False
 
     async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
         if self._ended:
             return 0
-        async with translated(self.info.url):
-            moved = await self._data.copy_to(sink, offset, limit)
-            self._pos += moved
-            size = self.info.size
-            if not moved or (size is not None and self._pos >= size):
-                # The file's last byte must also be the data connection's last byte.
-                if size is not None and (self._pos > size or not await self._data.at_end()):
-                    self._too_long()
-                await self._confirmed()
+        try:
+            async with translated(self.info.url):
+                moved = await self._data.copy_to(sink, offset, limit)
+                self._pos += moved
+                size = self.info.size
+                if not moved or (size is not None and self._pos >= size):
+                    # The file's last byte must also be the data connection's last byte.
+                    if size is not None and (self._pos > size or not await self._data.at_end()):
+                        self._too_long()
+                    await self._confirmed()
+        except BaseException:
+            self._broken = True
+            raise
         return moved
 
     async def _confirmed(self) -> None:
@@ -110,7 +119,14 @@ class FTPBody:
         )
 
     async def aclose(self) -> None:
-        """Pool the connection of a transfer read to its end; drop any other.
+        """Hand the connection back. A transfer left unfinished (a segment's end came
+        first) is ended by closing its data connection, which makes the server end the
+        RETR (426, or 226 if it had sent everything); once that reply is read the login
+        serves the next segment. One whose read failed, or that is cancelled, is dropped.
+
+        No ABOR: servers answer it with one reply or two depending on how far the transfer
+        got (pyftpdlib sends no 426 before the first byte), so the replies could not be
+        told apart.
 
         Idempotent: the engine closes the probe body again after the transfer did.
         """
@@ -118,4 +134,16 @@ class FTPBody:
             return
         self._closed = True
         self._data.close()
-        self._pool.release(self._connection)  # unless every reply was read, it is closed
+        control = self._connection.control
+        try:
+            if not (control.settled or self._broken or _cancelling()):
+                with contextlib.suppress(TimeoutError, OSError):
+                    await control.settle()
+        finally:
+            self._pool.release(self._connection)  # unless every reply was read, it is closed
+
+
+def _cancelling() -> bool:
+    """Whether this task is being cancelled: then nothing more is waited for."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -119,7 +119,7 @@ class Control:
 
     async def settle(self) -> None:
         """Read the replies still owed, all within one timeout, so that the next command's
-        reply is its own (after ABOR, say: the aborted RETR's and the ABOR's)."""
+        reply is its own (a RETR ended early still owes its 426)."""
         async with asyncio.timeout(self._seconds):
             while self._unanswered > 0:
                 await self._next()
