@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -67,6 +68,8 @@ class FTPDriver:
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
         self._folders = Folders(self._passive, self._stat)
         self._no_size: set[tuple[str, int]] = set()
+        self._rest: dict[tuple[str, int], bool] = {}  # answered REST with 350, or refused it
+        self._rest_asked: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
@@ -77,7 +80,7 @@ class FTPDriver:
             if known is None:
                 info = await self._describe(connection, source.url, target.path)
             else:
-                info = known
+                info = self._ranged_here(connection, known)
                 if start:  # a later segment, or a resumed file: still the same version?
                     await self._same_version(connection, target.path, known)
             expected = None if info.size is None else (end or info.size) - start
@@ -196,7 +199,14 @@ class FTPDriver:
     async def _describe(self, connection: Connection, url: str, path: str) -> RemoteFile:
         """Size and modification time; no size means one stream to the end of the data."""
         size, modified = await self._stat(connection, path)
-        return RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
+        info = RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
+        return self._ranged_here(connection, info)
+
+    def _ranged_here(self, connection: Connection, info: RemoteFile) -> RemoteFile:
+        """``info``, not ranged on a server that refused REST: one stream from the start."""
+        if info.ranged and self._rest.get(connection.server) is False:
+            return dataclasses.replace(info, ranged=False)
+        return info
 
     async def _same_version(self, connection: Connection, path: str, known: RemoteFile) -> None:
         """Refuse to add bytes of another version: the size and time must not have changed."""
@@ -223,9 +233,23 @@ class FTPDriver:
     async def _retrieve(
         self, connection: Connection, path: str, start: int, expected: int | None
     ) -> SocketReader:
-        """REST (when ``start``) and RETR on a new data connection that will bring about
-        ``expected`` bytes. A server that refuses REST makes the file one stream
-        (RangeIgnored)."""
+        """RETR (after ``REST start`` when ``start``) on a new data connection that will
+        bring about ``expected`` bytes. The first REST to a server goes alone, the other
+        segments wait for its verdict: a server that refuses it is asked no more."""
+        server = connection.server
+        if start and server not in self._rest:
+            async with self._rest_asked.setdefault(server, asyncio.Lock()):
+                if server not in self._rest:
+                    return await self._retr(connection, path, start, expected)
+        if start and not self._rest[server]:
+            raise RangeIgnored("the server refused REST earlier in this run")
+        return await self._retr(connection, path, start, expected)
+
+    async def _retr(
+        self, connection: Connection, path: str, start: int, expected: int | None
+    ) -> SocketReader:
+        """A server that refuses REST makes the file one stream (RangeIgnored), and a
+        refusal for good (5xx) is remembered."""
         control = connection.control
         retrieve = f"RETR {path}"
         data = await self._passive(connection, [f"REST {start}"] if start else [retrieve], expected)
@@ -233,7 +257,10 @@ class FTPDriver:
             if start:  # RETR only once REST is taken: a refused REST must not start a stream
                 reply = await control.reply()
                 if not reply.is_a("350"):
+                    if reply.is_a("5"):
+                        self._rest[connection.server] = False
                     raise RangeIgnored(f"REST refused: {reply.code} {reply.text}")
+                self._rest[connection.server] = True
                 control.send(retrieve)
             Control.check(await control.reply(), "1")
         except BaseException:

@@ -64,6 +64,29 @@ async def test_refusals_keep_the_login(ftp: RunningFTP, tmp_path: Path) -> None:
     assert ftp.log.count("USER") == 1
 
 
+async def test_a_refused_rest_is_remembered_for_the_server(ftp: RunningFTP, tmp_path: Path) -> None:
+    """REST answered 502: one REST is ever sent to the server in the run, the first file
+    restarts as one stream once, the next is one stream from the start, and each byte is
+    counted once in progress and in Result.sources. (One connection: the order is fixed.)"""
+    files = {"a.bin": random_bytes(8 * MiB), "b.bin": random_bytes(6 * MiB)}
+    for name, data in files.items():
+        (ftp.root / name).write_bytes(data)
+    ftp.faults.refuse_rest = True
+    events: list[aiodl.Event] = []
+    urls = [ftp.url(name) for name in files]
+    results = await aiodl.download_many(
+        urls, tmp_path / "d", split=8, connections=1, progress=events.append, **FAST
+    )
+    assert ftp.log.count("REST") == 1
+    assert sorted(ftp.log.args("RETR")) == ["a.bin", "a.bin", "b.bin"]
+    assert ftp.log.count("USER") == 1
+    for index, (result, (name, data)) in enumerate(zip(results, files.items(), strict=True)):
+        assert sha((tmp_path / "d" / name).read_bytes()) == sha(data)
+        assert result.sources == {ftp.url(name): len(data)}
+        advanced = [e.nbytes for e in events if isinstance(e, aiodl.Advanced) and e.index == index]
+        assert sum(advanced) == len(data)
+
+
 @pytest.fixture
 def vsftpd_log(tmp_path: Path) -> Path:
     _require_vsftpd()
