@@ -5,7 +5,7 @@ plain sockets opened here: EPSV first, PASV when refused, always to the address 
 control connection reached (a PASV address is ignored, so a hostile server cannot aim us
 at a third party), and copied into the part file by ``_sockcopy`` (splice on Linux).
 Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
-write.
+write; once it has refused REST, it is asked no more in the run (its files are streams).
 
 Each open body holds one control connection (``_ftpconn``); a connection goes back to
 the pool whenever every command's final reply has been read, after a refusal too, so
@@ -46,7 +46,6 @@ from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class FTPDriver:
