@@ -240,13 +240,12 @@ class FileDownload:
         await self._claim(services.dest.joinpath(*relative.parts))
         opening = partial(
             open_part,
-            services.dest,
+            services.folders,
             relative,
             info.size,
             modified=info.modified if compare_time else None,
             overwrite=self._config.overwrite,
             sync_every=SYNC_EVERY if self._config.sync else None,
-            checked=services.checked_folders,
             keep=keep,
         )
         try:
