@@ -11,7 +11,9 @@ after each background ``fdatasync`` with the ranges written before that flush be
 the journal may lag the file but never claims bytes the file does not hold (pwrite ->
 fdatasync -> journal commit). The row goes when the file is installed or thrown away.
 Rows are read once, when the run starts, so a run with nothing to resume never opens
-the database, and one that has something costs a dictionary lookup per file.
+the database, and one that has something costs a dictionary lookup per file. A journal
+left without rows at the end of a run is removed, and ``.aiodl`` with it when nothing
+else is in it: destinations do not keep an empty journal each.
 
 The journal is trusted no more than a server: a row's path is used only if it is already
 in the form ``sanitize_relative`` gives (no ``..``, nothing absolute), and ``.aiodl``
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiodl")
 FOLDER = ".aiodl"
 NAME = "journal.sqlite"
+_FILES = (NAME, f"{NAME}-wal", f"{NAME}-shm")  # what SQLite makes of it (WAL mode)
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _BY_FD = os.path.isdir("/proc/self/fd")
 _WHY: dict[int | None, str] = {errno.ELOOP: "it is a symlink", errno.ENOTDIR: "it is not a folder"}
@@ -241,12 +244,21 @@ class Journal:
             db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     def close(self) -> None:
+        """Close the database; one without rows is removed, with ``.aiodl`` if that is
+        left empty (never anything else in it, and never through a symlink)."""
         if self._db is not None:
-            self._db.close()
+            empty = self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0]
+            self._db.close()  # the last connection: SQLite removes its -wal and -shm
             self._db = None
+            if empty:
+                for name in _FILES:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=self._fd)
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+            with contextlib.suppress(OSError):  # not empty: rows, or something else's
+                os.rmdir(self._folder)
 
 
 def _check_path(path: object) -> None:
