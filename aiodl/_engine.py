@@ -28,6 +28,7 @@ from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError, LocalFileError
 from ._fetch import FileDownload
+from ._folders import Folders
 from ._job import Job, Targets
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
@@ -79,7 +80,7 @@ class Engine:
         )
         self.committer = Committer(config.sync)
         self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
-        self.checked_folders: set[Path] = set()
+        self.folders = Folders(dest)
         self.synced_folders: set[Path] = set()
         self.targets = Targets()
         self._slots = asyncio.Semaphore(config.connections)
@@ -123,6 +124,7 @@ class Engine:
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
         finally:
+            self.folders.close()
             self.journal.close()
             if self.ledger is not None:
                 self.ledger.close()

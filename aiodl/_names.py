@@ -142,6 +142,24 @@ def sharded(relative: PurePosixPath, depth: int) -> PurePosixPath:
     return PurePosixPath(*(digest[2 * level : 2 * level + 2] for level in range(depth)), relative)
 
 
+_MAX_FILE_NAME_BYTES = 255  # the common file-name limit (ext4, XFS, btrfs, tmpfs)
+_PART, _LONG_PART = ".aiodl-part", ".aiodl-part-long"
+
+
 def part_name(name: str) -> str:
-    """The in-progress sibling of a final file name."""
-    return name + ".part"
+    """The in-progress file of the final name ``name``, in the same folder (a rename
+    within one file system is atomic): ``.NAME.aiodl-part``.
+
+    Final names never start with a dot (``sanitize_name`` strips leading dots from every
+    name, a server's, a listing's and a Request's alike), so no final name is ever a part
+    file's: another file of the batch can never write to, or rename over, this one's part
+    file, and claiming the final path claims its part file too. A name too long for the
+    255-byte limit keeps its first bytes, then ``~``, 32 hex digits of its sha256 and
+    another suffix, so a long name's part file is never a short name's.
+    """
+    short = f".{name}{_PART}"
+    if len(short.encode()) <= _MAX_FILE_NAME_BYTES:
+        return short
+    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:32] + _LONG_PART
+    budget = _MAX_FILE_NAME_BYTES - 1 - len(tag)
+    return "." + name.encode()[:budget].decode(errors="ignore") + tag

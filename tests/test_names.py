@@ -249,7 +249,7 @@ def test_choose_name_from_server_is_one_safe_name(disposition: str, path: str) -
 
 
 def test_part_name() -> None:
-    assert part_name("file.iso") == "file.iso.part"
+    assert part_name("file.iso") == ".file.iso.aiodl-part"
 
 
 @given(nasty_names)
