@@ -81,7 +81,7 @@ class HTTPDriver:
     ) -> None:
         self._raw = RawPool(timeout, Connector(resolve))
         self._tls: TLSClient | None = None
-        self._tls_options = (timeout, connections, verify)
+        self._tls_options = (timeout, connections, verify, resolve)
         self._max_redirects = max_redirects
 
     async def aclose(self) -> None:
