@@ -156,6 +156,21 @@ class Config:
         return frozenset(names | ALWAYS_CREDENTIALS)
 
 
+def tls_verify(cacert: str | None, insecure: bool) -> bool | ssl.SSLContext:
+    """``verify`` from curl's flags: ``--cacert FILE`` trusts the CAs in that PEM file
+    (instead of the system's, as in curl), ``-k/--insecure`` checks nothing."""
+    if cacert is not None and insecure:
+        raise ValueError("use either --cacert or --insecure, not both")
+    if insecure:
+        return False
+    if cacert is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cacert)
+    except (OSError, ValueError):  # missing, unreadable, or no certificate in it
+        raise ValueError(f"--cacert {cacert}: no readable PEM CA certificate there") from None
+
+
 def basic_auth_header(user: str, password: str) -> dict[str, str]:
     """The Authorization header of HTTP basic authentication."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
