@@ -134,14 +134,21 @@ class _Drivers(Mapping[str, Driver]):
 
                 settings = self._settings
                 self._http = HTTPDriver(
-                    settings.timeout, settings.connections, settings.verify, settings.max_redirects
+                    settings.timeout,
+                    settings.connections,
+                    settings.verify,
+                    settings.max_redirects,
+                    settings.resolve,
                 )
             return self._http
         if scheme == "ftp":
             if self._ftp is None:
                 from ._ftp import FTPDriver
 
-                self._ftp = FTPDriver(self._settings.timeout, _basic(self._settings), self._netrc)
+                settings = self._settings
+                self._ftp = FTPDriver(
+                    settings.timeout, _basic(settings), self._netrc, settings.resolve
+                )
             return self._ftp
         raise KeyError(scheme)
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ._api import stream
+from ._config import tls_verify
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Request, Result
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
     add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
+    add("--cacert", metavar="FILE", help="trust the CA certificates in FILE (PEM) for HTTPS")
+    add("-k", "--insecure", action="store_true", help="do not check HTTPS certificates")
     add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
     add("--host-limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap per host")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
@@ -190,6 +193,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "headers": parse_headers(args.header),
         "auth": auth_option(args),
+        "verify": tls_verify(args.cacert, args.insecure),
         "overwrite": args.overwrite,
         "include": args.include,
         "netrc": args.netrc_file or args.netrc,

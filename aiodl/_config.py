@@ -10,11 +10,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import inf
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._models import Event
 from ._retry import RetryPolicy
 from ._rules import ALWAYS_CREDENTIALS, looks_secret
+
+if TYPE_CHECKING:
+    from ._connect import Resolve
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
@@ -56,6 +59,10 @@ class Config:
     length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
     second) replaces a connection that stays below it for a second (``TooSlow``, retried
     from the byte it reached); it is not applied while a rate limit holds the run back.
+    ``resolve`` replaces the system resolver for every connection of the run: an async
+    ``resolve(host, port)`` returning the host's IP addresses in the order to try them
+    (all are tried, Happy Eyeballs style), or raising ``socket.gaierror``; for tests, or
+    to pin a name to an address as curl's ``--resolve`` does.
     """
 
     split: int = 8
@@ -85,6 +92,7 @@ class Config:
     min_speed: float | None = None
     max_attempts: int = 3
     shard: int = 0
+    resolve: Resolve | None = None
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -115,6 +123,8 @@ class Config:
             raise TypeError("manifest must be the path of a SQLite file")
         if not isinstance(self.netrc, bool | str | os.PathLike):
             raise TypeError("netrc must be True, False or the path of a netrc file")
+        if self.resolve is not None and not callable(self.resolve):
+            raise TypeError("resolve must be an async callable (host, port) -> IP addresses")
         if not isinstance(self.progress, bool) and not callable(self.progress):
             raise TypeError("progress must be True, False or a callable taking an event")
 
@@ -144,6 +154,21 @@ class Config:
         names = {name.lower() for name in self.auth_headers()}
         names |= {name.lower() for name in self.headers if looks_secret(name)}
         return frozenset(names | ALWAYS_CREDENTIALS)
+
+
+def tls_verify(cacert: str | None, insecure: bool) -> bool | ssl.SSLContext:
+    """``verify`` from curl's flags: ``--cacert FILE`` trusts the CAs in that PEM file
+    (instead of the system's, as in curl), ``-k/--insecure`` checks nothing."""
+    if cacert is not None and insecure:
+        raise ValueError("use either --cacert or --insecure, not both")
+    if insecure:
+        return False
+    if cacert is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cacert)
+    except (OSError, ValueError):  # missing, unreadable, or no certificate in it
+        raise ValueError(f"--cacert {cacert}: no readable PEM CA certificate there") from None
 
 
 def basic_auth_header(user: str, password: str) -> dict[str, str]:

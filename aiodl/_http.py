@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDictProxy
 
 from ._checksum import server_digest
+from ._connect import Connector, Resolve
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     DownloadError,
@@ -71,11 +72,16 @@ class HTTPDriver:
     """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
 
     def __init__(
-        self, timeout: float, connections: int, verify: bool | ssl.SSLContext, max_redirects: int
+        self,
+        timeout: float,
+        connections: int,
+        verify: bool | ssl.SSLContext,
+        max_redirects: int,
+        resolve: Resolve | None = None,
     ) -> None:
-        self._raw = RawPool(timeout)
+        self._raw = RawPool(timeout, Connector(resolve))
         self._tls: TLSClient | None = None
-        self._tls_options = (timeout, connections, verify)
+        self._tls_options = (timeout, connections, verify, resolve)
         self._max_redirects = max_redirects
 
     async def aclose(self) -> None:

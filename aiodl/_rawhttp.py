@@ -19,8 +19,9 @@ from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDictProxy
 
+from ._connect import Connector, authority, failure
 from ._driver import RemoteFile, Sink
-from ._exceptions import DownloadTimeout, TransferError
+from ._exceptions import TransferError
 from ._http1 import (
     ChunkedDecoder,
     Framing,
@@ -32,7 +33,7 @@ from ._http1 import (
     request,
 )
 from ._rules import mask_url
-from ._sockcopy import SocketReader, connect
+from ._sockcopy import SocketReader
 
 _Server = tuple[str, int]
 
@@ -49,10 +50,8 @@ async def translated(url: str) -> AsyncIterator[None]:
     """
     try:
         yield
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
     except OSError as error:
-        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from error
+        raise failure(error, url) from error
     except ProtocolError as error:
         raise TransferError(f"malformed response: {error}", url=mask_url(url)) from None
 
@@ -179,19 +178,19 @@ class RawBody:
 
 
 class RawPool:
-    """Idle keep-alive connections per server, and the address each name resolved to."""
+    """Idle keep-alive connections per server; new ones come from ``connector``."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, connector: Connector | None = None) -> None:
         self.timeout = timeout
         self._idle: dict[_Server, list[socket.socket]] = {}
-        self._addresses: dict[_Server, str] = {}
+        self._connector = connector or Connector()
 
     async def get(self, url: str, headers: dict[str, str]) -> RawResponse:
         """Send a GET for ``url`` and read the response head (a pooled connection that the
         server closed meanwhile is replaced once, at once)."""
         parts = urlsplit(url)
         server = (parts.hostname or "", parts.port or 80)
-        host = server[0] if server[1] == 80 else f"{server[0]}:{server[1]}"
+        host = authority(*server, default=80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         target = quote(target, safe=_URI_SAFE)  # a pasted IRI (/é.txt) goes out as ASCII
         payload = request(target, host, headers)
@@ -242,14 +241,8 @@ class RawPool:
         return None
 
     async def _connect(self, server: _Server) -> socket.socket:
-        address = self._addresses.get(server)
         async with asyncio.timeout(self.timeout):
-            if address is None:
-                found = await asyncio.get_running_loop().getaddrinfo(
-                    server[0], server[1], type=socket.SOCK_STREAM
-                )
-                address = self._addresses[server] = str(found[0][4][0])
-            return await connect(address, server[1])
+            return await self._connector.connect(*server)
 
     def release(self, server: _Server, sock: socket.socket) -> None:
         self._idle.setdefault(server, []).append(sock)

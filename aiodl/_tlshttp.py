@@ -8,15 +8,18 @@ splice. Imported only when a run meets an ``https://`` URL.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 
+from ._connect import Resolve, failure, url_authority
 from ._driver import RemoteFile, Sink
-from ._exceptions import DownloadTimeout, TransferError
+from ._exceptions import ConnectError, TransferError
 from ._rules import mask_url
 
 _READ_ERRORS = (aiohttp.ClientError, OSError)
@@ -24,27 +27,70 @@ _READ_ERRORS = (aiohttp.ClientError, OSError)
 
 @asynccontextmanager
 async def translated(url: str) -> AsyncIterator[None]:
-    """aiohttp's errors into the aiodl tree, with the URL masked."""
+    """aiohttp's errors into the aiodl tree, worded and classified as for plain sockets
+    (``failure``), with the URL masked."""
     try:
         yield
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
+    except aiohttp.ClientConnectorCertificateError as error:
+        raise ConnectError(_untrusted(error, url), url=mask_url(url), retries=0) from error
+    except aiohttp.ClientConnectorError as error:  # the lookup or the connect failed
+        raise failure(error.os_error, url) from error
     except aiohttp.ClientPayloadError as error:
         # Its text names aiohttp's parser states (and an internal code that looks like a
         # status); what happened is simply that the body stopped short.
         raise TransferError("the response body ended early", url=mask_url(url)) from error
-    except _READ_ERRORS as error:
-        message = f"{type(error).__name__}: {_safe_reason(error)}"
+    except OSError as error:  # resets, and aiohttp's timeouts
+        raise failure(error, url) from error
+    except aiohttp.ClientError as error:  # "Server disconnected", a malformed response
+        reason = _safe_reason(error)
+        message = f"connection to {url_authority(url)} failed: {reason[:1].lower()}{reason[1:]}"
         raise TransferError(message, url=mask_url(url)) from error
 
 
-def _safe_reason(error: BaseException) -> str:
+def _untrusted(error: aiohttp.ClientConnectorCertificateError, url: str) -> str:
+    """Why the certificate was refused, and the two ways on (curl's exit 60)."""
+    why = getattr(error.certificate_error, "verify_message", None) or "not trusted"
+    return (
+        f"certificate verify failed for {mask_url(url)}: {why.rstrip('.')}; "
+        "use --cacert FILE to trust its CA, or --insecure"
+    )
+
+
+def _safe_reason(error: aiohttp.ClientError) -> str:
     """The error text without URLs aiohttp may embed (they could hold credentials)."""
-    text = str(error)
+    text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
     for word in text.split():
         if "://" in word:
             text = text.replace(word, mask_url(word.strip("'\",()")))
-    return text
+    return text or type(error).__name__
+
+
+class _Resolver(AbstractResolver):
+    """The run's ``resolve`` as aiohttp's resolver: HTTPS looks names up where the
+    plain-HTTP and FTP connections do."""
+
+    def __init__(self, resolve: Resolve) -> None:
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found: list[ResolveResult] = []
+        for address in await self._resolve(host, port):
+            kind = socket.AF_INET6 if ":" in address else socket.AF_INET
+            if family in (socket.AF_UNSPEC, kind):
+                numeric = socket.AI_NUMERICHOST
+                found.append(
+                    ResolveResult(
+                        hostname=host, host=address, port=port, family=kind, proto=0, flags=numeric
+                    )
+                )
+        if not found:
+            raise socket.gaierror(socket.EAI_NONAME, "the resolver found no address")
+        return found
+
+    async def close(self) -> None:
+        pass
 
 
 class TLSResponse:
@@ -110,12 +156,24 @@ class TLSClient:
     (the driver follows them by its own rules).
 
     ``verify`` True checks certificates against the system CAs, an SSLContext is used as
-    given (a private CA), and False turns checking off (an explicit opt-in).
+    given (a private CA), and False turns checking off (an explicit opt-in). ``resolve``
+    replaces the system resolver.
     """
 
-    def __init__(self, timeout: float, connections: int, verify: bool | ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        connections: int,
+        verify: bool | ssl.SSLContext,
+        resolve: Resolve | None = None,
+    ) -> None:
         tls: bool | ssl.SSLContext = True if verify is True else verify
-        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, ssl=tls)
+        connector = aiohttp.TCPConnector(
+            limit=connections,
+            limit_per_host=0,
+            ssl=tls,
+            resolver=None if resolve is None else _Resolver(resolve),
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
