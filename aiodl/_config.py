@@ -18,6 +18,13 @@ from ._rules import ALWAYS_CREDENTIALS, looks_secret
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
+# Each connection is a descriptor, and so is each file being written: past Linux's default
+# soft limit of 1024 open files they fail anyway (curl capped --parallel-max at 300 for
+# years). ``per_host`` has the same bound: above ``connections`` it changes nothing.
+MAX_CONNECTIONS = 1024
+# Segments of one file, each its own connection: aria2c allows 16 per server (-x 1-16);
+# 64 leaves room for mirrors without letting one file open hundreds of connections.
+MAX_SPLIT = 64
 
 BasicAuth = tuple[str, str]
 """``(user, password)`` for HTTP basic authentication."""
@@ -56,6 +63,8 @@ class Config:
     length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
     second) replaces a connection that stays below it for a second (``TooSlow``, retried
     from the byte it reached); it is not applied while a rate limit holds the run back.
+    ``connections`` and ``per_host`` are at most 1024, ``split`` at most 64 (see
+    ``MAX_CONNECTIONS``): a larger value is a ValueError naming the option.
     """
 
     split: int = 8
@@ -89,6 +98,9 @@ class Config:
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
             _require(name, getattr(self, name), minimum=1)
+        _at_most("split", self.split, MAX_SPLIT)
+        _at_most("connections", self.connections, MAX_CONNECTIONS)
+        _at_most("per_host", self.per_host, MAX_CONNECTIONS)
         _require("max_attempts", self.max_attempts, minimum=1)
         _require("retries", self.retries, minimum=0)
         _require("shard", self.shard, minimum=0)
@@ -155,6 +167,11 @@ def basic_auth_header(user: str, password: str) -> dict[str, str]:
 def _require(name: str, value: object, *, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ValueError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
 
 
 def _patterns(name: str, value: object) -> tuple[str, ...]:

@@ -3,9 +3,10 @@
 Everything runs on the caller's event loop. The producer pulls sources lazily and walks
 folder URLs (FTP mirrors) as it goes, feeding a small queue, so a million sources or a
 tree of a million files never become a million tasks and the first download starts after
-the first listing. ``connections`` workers take jobs from the queue; each file holds one
-connection slot for its first request and its extra segments take more slots as they are
-free, under the global bound and a per-host bound.
+the first listing. Workers, started as jobs come (at most twice ``connections``), take
+jobs from the queue; each file holds one connection slot for its first request and its
+extra segments take more slots as they are free, under the global bound and a per-host
+bound.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
 from ._rules import looks_secret, mask_url
+from ._workers import Workers
 from ._writer import sync_folders
 
 T = TypeVar("T")
@@ -96,30 +98,24 @@ class Engine:
         number (a folder's files numbered in its place) as soon as it is known. Sources
         are drawn lazily, a few ahead of the connections: any number fits in memory, and
         a slow ``deliver`` holds the run back instead of piling results up."""
-        # Twice as many files in hand as connections: a file waiting out a retry lends its
-        # connection to another file instead of leaving it idle.
-        workers = 2 * self.config.connections
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(workers)
 
-        async def produce() -> None:
+        async def handle(job: Job) -> None:
+            await deliver(job.index, await self.fetch(job))
+
+        async def produce(workers: Workers[Job]) -> None:
             index = 0
             async for position, source in _numbered(sources):
                 async for job in self._jobs(as_request(source)):
                     job.index, job.source = index, position
                     index += 1
-                    await queue.put(job)
-            for _ in range(workers):
-                await queue.put(None)
-
-        async def work() -> None:
-            while (job := await queue.get()) is not None:
-                await deliver(job.index, await self.fetch(job))
+                    await workers.put(job)
+            await workers.close()
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(produce())
-                for _ in range(workers):
-                    group.create_task(work())
+                # Twice as many files in hand as connections: a file waiting out a retry
+                # lends its connection to another file instead of leaving it idle.
+                group.create_task(produce(Workers(group, 2 * self.config.connections, handle)))
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
         finally:

@@ -29,6 +29,23 @@ pytestmark = pytest.mark.anyio
 FAST: dict[str, Any] = {"backoff": 0.01, "retries": 1}
 HARD_LIMIT = 60.0  # seconds a CLI run may take before the test calls it hung
 
+
+async def run_cli(*args: str) -> tuple[int, str, str]:
+    """``python -m aiodl ARGS`` under a hard time limit: a hang fails the test."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiodl", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), HARD_LIMIT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail(f"aiodl {' '.join(args)} did not end within {HARD_LIMIT:.0f} s")
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
 # --- cancellation ends every wait at once ---------------------------------------------
 
 
@@ -105,3 +122,48 @@ async def test_sigint_ends_a_retry_after_wait_promptly(
     assert process.returncode == 130, rest
     assert time.monotonic() - signalled < 10
     assert b"Traceback" not in rest
+
+
+# --- bounded concurrency -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("connections", 100_000), ("split", 1000), ("per_host", 100_000)],
+)
+async def test_concurrency_beyond_its_bound_is_refused(
+    http_server: FaultServer, tmp_path: Path, option: str, value: int
+) -> None:
+    url = http_server.add("one.bin", random_bytes(1000))
+    with pytest.raises(ValueError, match=option):
+        await aiodl.download_many([url], tmp_path, **{option: value})
+    assert http_server.seen == []
+
+
+async def test_cli_j_beyond_its_bound_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = await run_cli("-j", "1000000", "-d", str(tmp_path), "http://127.0.0.1:1/x")
+    assert code == 2
+    assert "connections" in err
+    assert "1024" in err
+    assert "Traceback" not in err
+
+
+async def test_workers_start_as_jobs_arrive(http_server: FaultServer, tmp_path: Path) -> None:
+    """``connections=1024`` and one file in hand (the sources hold the next one back
+    until it is done): a handful of tasks, not 2048 idle workers started up front."""
+    url = http_server.add("a.bin", random_bytes(1000))
+    finished = asyncio.Event()
+    tasks: list[int] = []
+
+    async def sources() -> AsyncIterator[str]:
+        yield url
+        await finished.wait()
+
+    def count(event: aiodl.Event) -> None:
+        if isinstance(event, aiodl.Started):
+            tasks.append(len(asyncio.all_tasks()))
+        if isinstance(event, aiodl.Finished):
+            finished.set()
+
+    [result] = await aiodl.download_many(sources(), tmp_path, connections=1024, progress=count)
+    assert result.ok
