@@ -6,7 +6,8 @@ tree of a million files never become a million tasks and the first download star
 the first listing. Workers, started as jobs come (at most twice ``connections``), take
 jobs from the queue; each file holds one connection slot for its first request and its
 extra segments take more slots as they are free, under the global bound and a per-host
-bound.
+bound. Whatever goes wrong with one file (a malformed URL, a bug) is that file's failed
+Result: nothing but the sources themselves or the manifest can end a run early.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import logging
 import os
 import time
+import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -38,7 +40,7 @@ from ._mirror import Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
-from ._rules import looks_secret, mask_url
+from ._rules import looks_secret, mask_text, mask_url, url_problem
 from ._workers import Workers
 from ._writer import sync_folders
 
@@ -69,6 +71,7 @@ class Engine:
         logins: Callable[[str], tuple[str, str] | None] = lambda host: None,
     ) -> None:
         self._drivers = drivers
+        self._schemes = tuple(drivers)  # iterated: looking a scheme up makes its driver
         self.sums: Mapping[str, Checksum] = sums or {}
         self._logins = logins
         self.config = config
@@ -92,6 +95,7 @@ class Engine:
         self._emit: Callable[[Event], None] | None = (
             config.progress if callable(config.progress) else None
         )
+        self._emit_failed = False
 
     async def run(self, sources: Sources, deliver: Deliver) -> None:
         """Download every source, handing each Result to ``deliver`` with the file's
@@ -126,6 +130,10 @@ class Engine:
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
         """The jobs of one source: itself, or every file of the folder it names."""
+        invalid = self._invalid(request)
+        if invalid is not None:
+            yield Job(request, mask_url(request.url), refused=invalid)
+            return
         driver = self._drivers.get(urlsplit(request.url).scheme.lower())
         if not (is_tree_url(request.url) and isinstance(driver, TreeDriver)):
             yield Job(request, mask_url(request.url))
@@ -148,6 +156,17 @@ class Engine:
                     yield Job(child, mask_url(item.url), listed=item.entry)
                 else:
                     yield self._refused(request, item)
+
+    def _invalid(self, request: Request) -> DownloadError | None:
+        """Why no request can be made for ``request`` (its URL or a mirror's is malformed),
+        told before any connection, or None."""
+        for url in (request.url, *request.mirrors):
+            problem = url_problem(url, self._schemes)
+            if problem is not None:
+                what = "URL" if url == request.url else f"mirror URL {mask_url(url)}"
+                message = f"not a usable {what}: {problem}; correct it and run again"
+                return DownloadError(message, url=mask_url(url))
+        return None
 
     def _refused(self, request: Request, item: Refused) -> Job:
         url = mask_url(item.url)
@@ -195,10 +214,13 @@ class Engine:
                 raise job.refused
             result = await FileDownload(job, self._sources(job), self).run()
         except DownloadError as error:
+            error.url = mask_url(error.url) if error.url else url  # whoever raised it
             result = Result(url, job.path, ok=False, error=error)
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
             result = Result(url, job.path, ok=False, error=LocalFileError(message, url=url))
+        except Exception as error:  # a bug: this file fails, the others go on
+            result = Result(url, job.path, ok=False, error=_unexpected(url, error))
         return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
 
     def _settle(self, job: Job, result: Result) -> Result:
@@ -257,14 +279,48 @@ class Engine:
         return hook
 
     def progress_hook(self, index: int) -> ProgressHook | None:
-        emit = self._emit
-        if emit is None:
+        if self._emit is None:
             return None
-        return lambda nbytes: emit(Advanced(index, nbytes))
+        report = self.report
+        return lambda nbytes: report(Advanced(index, nbytes))
 
     def report(self, event: Event) -> None:
-        if self._emit is not None:
+        """Hand ``event`` to the progress callback. One that raises is like a logging
+        handler that fails: said once (its traceback at DEBUG), and the run goes on."""
+        if self._emit is None:
+            return
+        try:
             self._emit(event)
+        except Exception as error:
+            if self._emit_failed:
+                log.debug("the progress callback raised %s again", _named(error))
+                return
+            self._emit_failed = True
+            log.warning("the progress callback raised %s; the downloads go on", _named(error))
+            _log_traceback(error)
+
+
+def _named(error: BaseException) -> str:
+    """``Type: text`` of an error, URLs in its text masked."""
+    return mask_text(f"{type(error).__name__}: {error}")
+
+
+def _log_traceback(error: BaseException) -> None:
+    """The traceback of ``error`` at DEBUG level, for a bug report (URLs masked)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s", mask_text("".join(traceback.format_exception(error))).rstrip())
+
+
+def _unexpected(url: str, error: Exception) -> DownloadError:
+    """The failure of one file that met a bug in aiodl, wrapping it."""
+    _log_traceback(error)
+    failure = DownloadError(
+        f"unexpected {type(error).__name__} while downloading {url}: a bug in aiodl; "
+        "please report it with the traceback logged at DEBUG level",
+        url=url,
+    )
+    failure.__cause__ = error
+    return failure
 
 
 async def _numbered(sources: Sources) -> AsyncIterator[tuple[int, str | Request]]:

@@ -7,7 +7,7 @@ another origin), and masking of secrets before anything is logged or reported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -23,6 +23,8 @@ ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"
 # Header and query-parameter names whose values are secrets (API keys, signatures).
 _SECRET_NAMES = re.compile(r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE)
 MASK = "***"
+_BRACKETED = re.compile(r"\[[^\]]*\](:[0-9]*)?")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
 
 
 @dataclass(frozen=True)
@@ -75,19 +77,59 @@ def origin(url: str) -> tuple[str, str, int]:
 
 
 def redirect_url(current: str, location: str) -> str:
-    """Resolve a Location header; refuse non-HTTP targets and HTTPS-to-HTTP downgrades."""
+    """Resolve a Location header; refuse non-HTTP targets, HTTPS-to-HTTP downgrades and
+    targets no request can be made to (no host, a bad port, a host name DNS refuses)."""
     try:
         target = urljoin(current, location.strip())
-        parts = urlsplit(target)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as error:
-        raise DownloadError(f"refusing malformed redirect target: {error}") from None
-    scheme = parts.scheme.lower()
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:  # its text may quote the user-info: not repeated
+        raise DownloadError(f"refusing malformed redirect target: {_BAD_IPV6}") from None
     if scheme not in ("http", "https"):
         raise DownloadError(f"refusing redirect to a {scheme or 'relative'} URL")
     if urlsplit(current).scheme.lower() == "https" and scheme == "http":
         raise DownloadError(f"refusing redirect from https to plain http: {mask_url(target)}")
+    problem = url_problem(target, ("http", "https"))
+    if problem is not None:
+        raise DownloadError(f"refusing redirect to {mask_url(target)}: {problem}")
     return target
+
+
+def url_problem(url: str, schemes: Collection[str]) -> str | None:
+    """What makes ``url`` unusable before any request is made, or None: a scheme not in
+    ``schemes``, no host, a port that is no number from 1 to 65535, a malformed IPv6
+    literal, a host name the resolver would refuse (an empty or over-long label: the
+    IDNA codec getaddrinfo uses raises UnicodeError for those, not a lookup failure)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # its text may quote the user-info: not repeated
+        return _BAD_PORT if str(error).startswith("Port") else _BAD_IPV6
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        *others, last = [f"{name}://" for name in schemes]
+        known = f"{', '.join(others)} or {last}" if others else last
+        if not scheme:
+            return f"it has no scheme (start it with {known})"
+        return f"its scheme {scheme}:// is not one aiodl speaks ({known})"
+    if port == 0:
+        return _BAD_PORT
+    return _host_problem(parts.netloc.rpartition("@")[2], parts.hostname)
+
+
+_BAD_PORT = "its port is not a number from 1 to 65535"
+_BAD_IPV6 = "its IPv6 address in brackets is malformed"
+
+
+def _host_problem(hostport: str, host: str | None) -> str | None:
+    if hostport.startswith("["):
+        return None if _BRACKETED.fullmatch(hostport) else _BAD_IPV6
+    if not host:
+        return "it has no host name"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return f"its host name {host!r} has an empty or over-long label"
+    return None
 
 
 def redirect_headers(
@@ -132,3 +174,8 @@ def _mask_params(text: str) -> str:
     return urlencode(
         [(key, MASK if looks_secret(key) else value) for key, value in pairs], safe="*"
     )
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every URL in it masked: an exception's message may quote one."""
+    return _URL_IN_TEXT.sub(lambda match: mask_url(match.group()), text)
