@@ -275,6 +275,13 @@ def input_line(request: Request) -> str:
     return f"{urls}\n" + (f"  out={request.path}\n" if request.path else "")
 
 
+def owner_only(path: str) -> TextIO:
+    """``path`` opened for writing, created mode 0600 like the manifest: it holds the
+    URLs as given, tokens and all (an existing file keeps its mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    return open(fd, "w", encoding="utf-8")
+
+
 def result_json(result: Result) -> dict[str, Any]:
     return {
         "index": result.index,
@@ -320,7 +327,7 @@ def manifest_command(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     try:
         if args.export:
-            with open(args.export, "w", encoding="utf-8") as handle:
+            with owner_only(args.export) as handle:
                 handle.writelines(input_line(e.request()) for e in manifest.entries("failed"))
         if args.failed:
             for entry in manifest.entries("failed"):
@@ -376,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return on_cluster(requests, args, settings)
             failed_list = None
             if args.failed_list:
-                failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))
+                failed_list = files.enter_context(owner_only(args.failed_list))
             tally = Tally(args, failed_list)
             started = time.perf_counter()
             asyncio.run(run(requests, args.dir, settings, tally))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit
 
 from ._exceptions import DownloadError
 
@@ -20,9 +20,17 @@ _CONTENT_RANGE = re.compile(
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Headers that carry credentials whatever the caller called them.
 ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
-# Header and query-parameter names whose values are secrets (API keys, signatures).
-_SECRET_NAMES = re.compile(r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE)
+# Header and query-parameter names whose values are secrets (API keys, signatures,
+# session ids, Akamai's hdnts tokens), as parts of a name...
+_SECRET_NAMES = re.compile(
+    r"pass|pwd|secret|token|key|sig|credential|auth|jwt|session|sessid|hdnts", re.IGNORECASE
+)
+# ...and as whole names (an OAuth ``code``; "code" inside a name is mostly a zip or
+# country code).
+_SECRET_WHOLE_NAMES = frozenset({"code"})
 MASK = "***"
+# scheme://authority, then the rest (path, query, fragment), as urlsplit cuts them.
+_AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", re.DOTALL)
 _BRACKETED = re.compile(r"\[[^\]]*\](:[0-9]*)?")
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
 
@@ -148,32 +156,50 @@ def redirect_headers(
 
 def looks_secret(name: str) -> bool:
     """True for header or parameter names that conventionally carry secrets."""
-    return _SECRET_NAMES.search(name) is not None
+    lowered = name.lower()
+    return _SECRET_NAMES.search(lowered) is not None or lowered in _SECRET_WHOLE_NAMES
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password and secret-looking query values replaced by ``***``."""
-    if "@" not in url and "?" not in url and "#" not in url:
+    """``url`` with its user-info and secret-looking parameter values replaced by ``***``.
+
+    ``user:password@`` keeps the user; a lone ``user@`` is masked whole, being where
+    tokens are commonly put (curl sends it as a login). Parameters are masked in the
+    query and the fragment (``&`` or ``;`` separated) and in path segments
+    (``;jsessionid=``). Never raises: a URL too broken to parse is masked as text.
+    """
+    if not any(mark in url for mark in "@?#;="):
         return url  # nothing to mask; the common case, called for every file
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    return urlunsplit(
-        (parts.scheme, netloc, parts.path, _mask_params(parts.query), _mask_params(parts.fragment))
+    match = _AUTHORITY.fullmatch(url)
+    prefix, authority, rest = match.groups() if match else ("", "", url)
+    rest, hash_mark, fragment = rest.partition("#")
+    path, question_mark, query = rest.partition("?")
+    path = "/".join(_mask_params(segment, ";") for segment in path.split("/"))
+    return (
+        f"{prefix}{_mask_userinfo(authority)}{path}"
+        f"{question_mark}{_mask_params(query, '&;')}{hash_mark}{_mask_params(fragment, '&;')}"
     )
 
 
-def _mask_params(text: str) -> str:
-    """``a=1&token=x`` with secret-looking values masked; names are compared decoded."""
-    pairs = parse_qsl(text, keep_blank_values=True)
-    if not any(looks_secret(key) for key, _ in pairs):
+def _mask_userinfo(authority: str) -> str:
+    userinfo, at, hostport = authority.rpartition("@")
+    if not userinfo:
+        return authority
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:{MASK}{at}{hostport}" if colon else f"{MASK}{at}{hostport}"
+
+
+def _mask_params(text: str, separators: str) -> str:
+    """``a=1&token=x`` with secret-looking values masked, the rest left as written;
+    names are compared decoded (``%74oken`` is ``token`` to the server)."""
+    if "=" not in text:
         return text
-    return urlencode(
-        [(key, MASK if looks_secret(key) else value) for key, value in pairs], safe="*"
-    )
+    pieces = re.split(f"([{separators}])", text)
+    for number, piece in enumerate(pieces):
+        name, equals, _ = piece.partition("=")
+        if equals and looks_secret(unquote_plus(name)):
+            pieces[number] = f"{name}={MASK}"
+    return "".join(pieces)
 
 
 def mask_text(text: str) -> str:
