@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
+    add("--credential-header", action="append", default=[], metavar="NAME",
+        help="header NAME (-H) is a credential: never sent to another origin")  # fmt: skip
     add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
     add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
@@ -204,6 +206,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "shard": args.shard,
         "max_size": args.max_size,
         "min_speed": args.min_speed,
+        "credential_headers": args.credential_header,
     }
 
 

@@ -63,6 +63,9 @@ class Config:
     length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
     second) replaces a connection that stays below it for a second (``TooSlow``, retried
     from the byte it reached); it is not applied while a rate limit holds the run back.
+    ``credential_headers`` names more headers (any case) that carry credentials: like
+    Authorization and every header whose name says key/token/secret, they are dropped
+    when a redirect leaves the origin.
     ``connections`` and ``per_host`` are at most 1024, ``split`` at most 64 (see
     ``MAX_CONNECTIONS``): a larger value is a ValueError naming the option.
     """
@@ -94,6 +97,7 @@ class Config:
     min_speed: float | None = None
     max_attempts: int = 3
     shard: int = 0
+    credential_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -117,7 +121,9 @@ class Config:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         for name in ("include", "exclude"):
-            object.__setattr__(self, name, _patterns(name, getattr(self, name)))
+            object.__setattr__(self, name, _strings(name, getattr(self, name)))
+        names = _strings("credential_headers", self.credential_headers, "header names")
+        object.__setattr__(self, "credential_headers", names)
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
@@ -155,6 +161,7 @@ class Config:
         """Lower-case names of every header that must not leave the first origin."""
         names = {name.lower() for name in self.auth_headers()}
         names |= {name.lower() for name in self.headers if looks_secret(name)}
+        names |= {name.lower() for name in self.credential_headers}
         return frozenset(names | ALWAYS_CREDENTIALS)
 
 
@@ -174,10 +181,10 @@ def _at_most(name: str, value: int, maximum: int) -> None:
         raise ValueError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
 
 
-def _patterns(name: str, value: object) -> tuple[str, ...]:
-    """A tuple of glob patterns; a lone string would otherwise be read letter by letter."""
+def _strings(name: str, value: object, what: str = "glob patterns") -> tuple[str, ...]:
+    """A tuple of strings; a lone string would otherwise be read letter by letter."""
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of glob patterns, got {value!r}")
+        raise TypeError(f"{name} must be a list of {what}, got {value!r}")
     patterns = tuple(value)
     if not all(isinstance(pattern, str) and pattern for pattern in patterns):
         raise TypeError(f"{name} must hold non-empty strings, got {patterns!r}")

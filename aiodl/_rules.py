@@ -25,9 +25,10 @@ ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"
 _SECRET_NAMES = re.compile(
     r"pass|pwd|secret|token|key|sig|credential|auth|jwt|session|sessid|hdnts", re.IGNORECASE
 )
-# ...and as whole names (an OAuth ``code``; "code" inside a name is mostly a zip or
-# country code).
-_SECRET_WHOLE_NAMES = frozenset({"code"})
+# ...as whole names (an OAuth ``code``; "code" inside a name is mostly a zip or country
+# code), and as a family (Google's ``X-Goog-`` headers carry keys, tokens and projects).
+_SECRET_WHOLE_NAMES = frozenset({"code", "x-jfrog-art-api"})
+_SECRET_PREFIXES = ("x-goog-",)
 MASK = "***"
 # scheme://authority, then the rest (path, query, fragment), as urlsplit cuts them.
 _AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", re.DOTALL)
@@ -157,7 +158,11 @@ def redirect_headers(
 def looks_secret(name: str) -> bool:
     """True for header or parameter names that conventionally carry secrets."""
     lowered = name.lower()
-    return _SECRET_NAMES.search(lowered) is not None or lowered in _SECRET_WHOLE_NAMES
+    return (
+        _SECRET_NAMES.search(lowered) is not None
+        or lowered in _SECRET_WHOLE_NAMES
+        or lowered.startswith(_SECRET_PREFIXES)
+    )
 
 
 def mask_url(url: str) -> str:

@@ -123,6 +123,9 @@ class TLSClient:
             read_bufsize=1 << 20,
             raise_for_status=False,
             trust_env=False,
+            # No cookies until they are a feature (then with their rules, on both
+            # transports): the default jar resent a server's cookie to another port.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def get(self, url: str, headers: dict[str, str]) -> TLSResponse:

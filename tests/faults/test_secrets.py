@@ -1,26 +1,36 @@
-"""Secrets stay secret: masked wherever a person reads a URL.
+"""Secrets stay secret: masked wherever a person reads a URL, and kept with their origin.
 
 Masking: a token as the whole user-info (``http://ghp_TOKEN@host/``), parameters split
 by ``;``, names such as ``pwd``, ``jwt``, ``hdnts``, ``code`` and ``sessionid``, in
 ``--json``, ``-v`` logs and the summary; the ``--failed-list`` file, which keeps tokens so
-a rerun can fetch, is owner-only.
+a rerun can fetch, is owner-only. Credentials: well-known credential headers, and any
+header the caller marks (``credential_headers``, ``--credential-header``), never follow
+a redirect to another origin (another port or host name), over http and https; a cookie a
+server sets is never sent back (aiodl keeps no cookies).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import stat
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
+from aiohttp import web
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import aiodl
 from aiodl._rules import looks_secret, mask_url
+from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from tests.servers.http import FaultServer, running
 
 pytestmark = pytest.mark.anyio
 
@@ -39,6 +49,7 @@ pytestmark = pytest.mark.anyio
          "https://h/f?pwd=***&jwt=***&hdnts=***&code=***&sessionid=***&page=6"),
         ("https://h/app;jsessionid=S3SS/f.bin?x=1", "https://h/app;jsessionid=***/f.bin?x=1"),
         ("https://h/cb#access_token=t0k&state=s", "https://h/cb#access_token=***&state=s"),
+        ("https://h/f?X-Goog-Credential=c&X-Goog-Date=d", "https://h/f?X-Goog-Credential=***&X-Goog-Date=***"),
         ("http://t0k@[::1/f?token=t", "http://***@[::1/f?token=***"),  # too broken to parse
         ("https://h/f?zipcode=12345&postcode=9", "https://h/f?zipcode=12345&postcode=9"),
     ],
@@ -49,9 +60,11 @@ def test_mask_url_examples(url: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["pwd", "jwt", "hdnts", "code", "sessionid", "JSESSIONID", "PHPSESSID"],
+    ["X-JFrog-Art-Api", "PRIVATE-TOKEN", "X-Auth-Token", "X-Goog-Api-Key",
+     "X-Goog-User-Project", "Ocp-Apim-Subscription-Key", "pwd", "jwt", "hdnts", "code",
+     "sessionid", "JSESSIONID", "PHPSESSID"],
 )  # fmt: skip
-def test_well_known_secret_names_look_secret(name: str) -> None:
+def test_well_known_credential_names_look_secret(name: str) -> None:
     assert looks_secret(name)
 
 
@@ -199,3 +212,160 @@ async def test_manifest_export_is_created_owner_only(
     assert code == 0, err
     assert exported.read_text() == f"{url}\n"
     assert stat.S_IMODE(exported.stat().st_mode) == 0o600
+
+
+# --- credentials stay with their origin -------------------------------------------------
+
+
+class CookieServer(FaultServer):
+    """A FaultServer whose ``hops[NAME]`` answers ``/NAME`` with a 302 there that also
+    sets a cookie."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hops: dict[str, str] = {}
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        target = self.hops.get(request.path.lstrip("/"))
+        if target is None:
+            return await super()._answer(request)
+        cookie = "session=s3rv3rc00kie; Path=/; Max-Age=3600"
+        return web.Response(status=302, headers={"Location": target, "Set-Cookie": cookie})
+
+    def named(self, name: str, host: str = "127.0.0.1") -> str:
+        return f"{self.scheme}://{host}:{self.port}/{name}"
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(params=["http", "https"])
+async def origins(
+    request: pytest.FixtureRequest, ca: trustme.CA
+) -> AsyncIterator[tuple[CookieServer, CookieServer, dict[str, Any]]]:
+    """Two servers on two ports (two origins), plain or TLS with a private CA, and the
+    options that trust it."""
+    tls = None
+    options: dict[str, Any] = {}
+    if request.param == "https":
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(tls)
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        options["verify"] = trusting
+    async with running(CookieServer(), tls) as first, running(CookieServer(), tls) as second:
+        yield first, second, options
+
+
+WELL_KNOWN = {
+    "X-JFrog-Art-Api": "jfr0gK3Y",
+    "PRIVATE-TOKEN": "gl4bT0K",
+    "X-Auth-Token": "4uthT0K",
+    "X-Goog-Api-Key": "g00gK3Y",
+    "X-Goog-User-Project": "g00gPR0J",
+    "Ocp-Apim-Subscription-Key": "4zur3K3Y",
+}
+
+
+def leaked(seen: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in seen.items() if value in values.values()}
+
+
+@pytest.mark.parametrize("elsewhere", ["other port", "other host"])
+async def test_well_known_credential_headers_stay_with_their_origin(
+    origins: tuple[CookieServer, CookieServer, dict[str, Any]], tmp_path: Path, elsewhere: str
+) -> None:
+    """``-H 'X-JFrog-Art-Api: K'`` (the README's own example) and the other well-known
+    credential headers reach the first origin, and not the origin a redirect goes to
+    (another port, or another host name for the same port); X-Trace goes along."""
+    first, second, options = origins
+    if elsewhere == "other port":
+        target = second.url("real.bin")
+        second.add("real.bin", random_bytes(1000))
+        there = second
+    else:
+        target = first.named("real.bin", host="localhost")
+        first.add("real.bin", random_bytes(1000))
+        there = first
+    first.add("start.bin", b"", redirect_to=target)
+    headers = {**WELL_KNOWN, "X-Trace": "tr4ce"}
+    result = await aiodl.download(first.url("start.bin"), tmp_path, headers=headers, **options)
+    assert result.ok, result.error
+    [asked] = first.requests_for("start.bin")
+    assert {name: asked.headers.get(name) for name in WELL_KNOWN} == WELL_KNOWN
+    [after] = there.requests_for("real.bin")
+    assert leaked(after.headers, WELL_KNOWN) == {}
+    assert after.headers["X-Trace"] == "tr4ce"
+
+
+async def test_headers_marked_as_credentials_stay_with_their_origin(
+    origins: tuple[CookieServer, CookieServer, dict[str, Any]], tmp_path: Path
+) -> None:
+    """``credential_headers`` marks any header name (case-insensitively) as a
+    credential, run-wide and in a Request's own headers."""
+    first, second, options = origins
+    second.add("real.bin", random_bytes(1000))
+    first.add("start.bin", b"", redirect_to=second.url("real.bin"))
+    marked = {"X-Tenant": "t3n4nt", "X-Customer": "cust0mer"}
+    request = aiodl.Request(first.url("start.bin"), headers={"X-Customer": "cust0mer"})
+    result = await aiodl.download(
+        request,
+        tmp_path,
+        headers={"X-Tenant": "t3n4nt", "X-Trace": "tr4ce"},
+        credential_headers=("x-tenant", "X-CUSTOMER"),
+        **options,
+    )
+    assert result.ok, result.error
+    [asked] = first.requests_for("start.bin")
+    assert {name: asked.headers.get(name) for name in marked} == marked
+    [after] = second.requests_for("real.bin")
+    assert leaked(after.headers, marked) == {}
+    assert after.headers["X-Trace"] == "tr4ce"
+
+
+def test_credential_headers_must_be_names() -> None:
+    with pytest.raises(TypeError, match="credential_headers must"):
+        aiodl.Config(credential_headers="X-Tenant")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="credential_headers must"):
+        aiodl.Config(credential_headers=("",))
+
+
+async def test_a_cookie_a_server_sets_is_never_sent_back(
+    origins: tuple[CookieServer, CookieServer, dict[str, Any]], tmp_path: Path
+) -> None:
+    """aiohttp's default jar kept a server's cookie and sent it to the next hop and to
+    another port of the same host name (cookies ignore ports). aiodl keeps no cookies,
+    on either transport: neither the same origin nor the other one gets it back."""
+    first, second, options = origins
+    second.add("real.bin", random_bytes(1000))
+    first.hops["start.bin"] = first.named("hop.bin", host="localhost")
+    first.hops["hop.bin"] = second.named("real.bin", host="localhost")
+    start = first.named("start.bin", host="localhost")
+    result = await aiodl.download(aiodl.Request(start, "real.bin"), tmp_path, **options)
+    assert result.ok, result.error
+    [hop] = first.requests_for("hop.bin")
+    [after] = second.requests_for("real.bin")
+    for seen in (hop, after):
+        assert "s3rv3rc00kie" not in str(seen.headers)
+
+
+async def test_cli_credential_header_flag(
+    http_server: FaultServer, other_server: FaultServer, tmp_path: Path
+) -> None:
+    """``--credential-header NAME`` (repeatable) marks ``-H NAME: value`` as a
+    credential; ``-H 'X-JFrog-Art-Api: K'`` is one already."""
+    other_server.add("real.bin", b"data")
+    url = http_server.add("start.bin", b"", redirect_to=other_server.url("real.bin"))
+    code, _, err = await run_cli(
+        "-q", "--credential-header", "X-Tenant", "-H", "X-Tenant: t3n4nt",
+        "-H", "X-JFrog-Art-Api: jfr0gK3Y", "-H", "X-Trace: tr4ce",
+        "-d", str(tmp_path), url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert http_server.requests_for("start.bin")[0].headers["X-Tenant"] == "t3n4nt"
+    after = other_server.requests_for("real.bin")[0].headers
+    assert "t3n4nt" not in str(after)
+    assert "jfr0gK3Y" not in str(after)
+    assert after["X-Trace"] == "tr4ce"
