@@ -21,6 +21,13 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
+# Each connection is a descriptor, and so is each file being written: past Linux's default
+# soft limit of 1024 open files they fail anyway (curl capped --parallel-max at 300 for
+# years). ``per_host`` has the same bound: above ``connections`` it changes nothing.
+MAX_CONNECTIONS = 1024
+# Segments of one file, each its own connection: aria2c allows 16 per server (-x 1-16);
+# 64 leaves room for mirrors without letting one file open hundreds of connections.
+MAX_SPLIT = 64
 
 BasicAuth = tuple[str, str]
 """``(user, password)`` for HTTP basic authentication."""
@@ -63,6 +70,11 @@ class Config:
     ``resolve(host, port)`` returning the host's IP addresses in the order to try them
     (all are tried, Happy Eyeballs style), or raising ``socket.gaierror``; for tests, or
     to pin a name to an address as curl's ``--resolve`` does.
+    ``credential_headers`` names more headers (any case) that carry credentials: like
+    Authorization and every header whose name says key/token/secret, they are dropped
+    when a redirect leaves the origin.
+    ``connections`` and ``per_host`` are at most 1024, ``split`` at most 64 (see
+    ``MAX_CONNECTIONS``): a larger value is a ValueError naming the option.
     """
 
     split: int = 8
@@ -93,10 +105,14 @@ class Config:
     max_attempts: int = 3
     shard: int = 0
     resolve: Resolve | None = None
+    credential_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
             _require(name, getattr(self, name), minimum=1)
+        _at_most("split", self.split, MAX_SPLIT)
+        _at_most("connections", self.connections, MAX_CONNECTIONS)
+        _at_most("per_host", self.per_host, MAX_CONNECTIONS)
         _require("max_attempts", self.max_attempts, minimum=1)
         _require("retries", self.retries, minimum=0)
         _require("shard", self.shard, minimum=0)
@@ -113,7 +129,9 @@ class Config:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         for name in ("include", "exclude"):
-            object.__setattr__(self, name, _patterns(name, getattr(self, name)))
+            object.__setattr__(self, name, _strings(name, getattr(self, name)))
+        names = _strings("credential_headers", self.credential_headers, "header names")
+        object.__setattr__(self, "credential_headers", names)
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
@@ -153,6 +171,7 @@ class Config:
         """Lower-case names of every header that must not leave the first origin."""
         names = {name.lower() for name in self.auth_headers()}
         names |= {name.lower() for name in self.headers if looks_secret(name)}
+        names |= {name.lower() for name in self.credential_headers}
         return frozenset(names | ALWAYS_CREDENTIALS)
 
 
@@ -182,10 +201,15 @@ def _require(name: str, value: object, *, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _patterns(name: str, value: object) -> tuple[str, ...]:
-    """A tuple of glob patterns; a lone string would otherwise be read letter by letter."""
+def _at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ValueError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
+
+
+def _strings(name: str, value: object, what: str = "glob patterns") -> tuple[str, ...]:
+    """A tuple of strings; a lone string would otherwise be read letter by letter."""
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of glob patterns, got {value!r}")
+        raise TypeError(f"{name} must be a list of {what}, got {value!r}")
     patterns = tuple(value)
     if not all(isinstance(pattern, str) and pattern for pattern in patterns):
         raise TypeError(f"{name} must hold non-empty strings, got {patterns!r}")

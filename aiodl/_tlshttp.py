@@ -252,6 +252,9 @@ class TLSClient:
             max_line_size=MAX_HEAD,
             max_field_size=MAX_HEAD,
             max_headers=MAX_FIELDS,
+            # No cookies until they are a feature (then with their rules, on both
+            # transports): the default jar resent a server's cookie to another port.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def get(self, url: str, headers: dict[str, str]) -> TLSResponse:
