@@ -10,6 +10,7 @@ import logging
 from ._api import download, download_many, stream
 from ._config import Config
 from ._exceptions import (
+    ConnectError,
     ConnectionLimitError,
     DownloadError,
     DownloadTimeout,
@@ -42,6 +43,7 @@ logging.getLogger("aiodl").addHandler(logging.NullHandler())
 __all__ = [
     "Advanced",
     "Config",
+    "ConnectError",
     "ConnectionLimitError",
     "DownloadError",
     "DownloadTimeout",

@@ -57,9 +57,12 @@ async def stream(
     """Download like ``download_many``, yielding each Result as soon as its file is done
     (``Result.index`` is its source's position). Nothing piles up: a consumer that stops
     to think holds the downloads back. To stop early, close it (``contextlib.aclosing``):
-    the downloads still running are cancelled, their journaled bytes kept for a rerun."""
+    the downloads still running are cancelled, their journaled bytes kept for a rerun.
+    It always ends: if the run fails (invalid options, sources that raise), iterating
+    raises that error."""
     settings = Config.build(config, options)
     ready: asyncio.Queue[Result | None] = asyncio.Queue(settings.connections)
+    reading = True  # until the consumer leaves; the run's task cannot tell (see below)
 
     async def hand_over(number: int, result: Result) -> None:
         await ready.put(result)
@@ -68,16 +71,18 @@ async def stream(
         try:
             await _run(sources, dest, settings, hand_over)
         finally:
-            this = asyncio.current_task()
-            if this is not None and not this.cancelling():  # cancelled: nobody is reading
+            # Not ``current_task().cancelling()``: on 3.11 a task group whose task failed
+            # leaves its parent "cancelling" for good, and the end was never queued.
+            if reading:
                 await ready.put(None)
 
     task = asyncio.create_task(run())
     try:
         while (result := await ready.get()) is not None:
             yield result
-        await task  # its error, if it failed (invalid options)
+        await task  # its error, if it failed (invalid options, failing sources)
     finally:
+        reading = False
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -134,14 +139,21 @@ class _Drivers(Mapping[str, Driver]):
 
                 settings = self._settings
                 self._http = HTTPDriver(
-                    settings.timeout, settings.connections, settings.verify, settings.max_redirects
+                    settings.timeout,
+                    settings.connections,
+                    settings.verify,
+                    settings.max_redirects,
+                    settings.resolve,
                 )
             return self._http
         if scheme == "ftp":
             if self._ftp is None:
                 from ._ftp import FTPDriver
 
-                self._ftp = FTPDriver(self._settings.timeout, _basic(self._settings), self._netrc)
+                settings = self._settings
+                self._ftp = FTPDriver(
+                    settings.timeout, _basic(settings), self._netrc, settings.resolve
+                )
             return self._ftp
         raise KeyError(scheme)
 

@@ -95,9 +95,14 @@ def parse_sums(text: str, source: str) -> dict[str, Checksum]:
     return sums
 
 
-def lookup(sums: Mapping[str, Checksum], relative: PurePosixPath) -> Checksum | None:
-    """The digest listed for a target: by its path below dest, else by its name."""
-    return sums.get(relative.as_posix()) or sums.get(relative.name)
+def lookup(sums: Mapping[str, Checksum], *paths: PurePosixPath) -> Checksum | None:
+    """The digest listed for the first of ``paths`` that has one: by its whole path,
+    else by its name."""
+    for path in paths:
+        found = sums.get(path.as_posix()) or sums.get(path.name)
+        if found is not None:
+            return found
+    return None
 
 
 def server_digest(headers: Mapping[str, str], whole_file: bool) -> Checksum | None:

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ._api import stream
+from ._config import tls_verify
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Event, Listed, Request, Result
@@ -56,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
+    add("--credential-header", action="append", default=[], metavar="NAME",
+        help="header NAME (-H) is a credential: never sent to another origin")  # fmt: skip
     add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
+    add("--cacert", metavar="FILE", help="trust the CA certificates in FILE (PEM) for HTTPS")
+    add("-k", "--insecure", action="store_true", help="do not check HTTPS certificates")
     add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
     add("--host-limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap per host")
     add("--overwrite", action="store_true", help="download even if a complete file exists")
@@ -191,6 +196,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "timeout": args.timeout,
         "headers": parse_headers(args.header),
         "auth": auth_option(args),
+        "verify": tls_verify(args.cacert, args.insecure),
         "overwrite": args.overwrite,
         "include": args.include,
         "netrc": args.netrc_file or args.netrc,
@@ -205,6 +211,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "shard": args.shard,
         "max_size": args.max_size,
         "min_speed": args.min_speed,
+        "credential_headers": args.credential_header,
     }
 
 
@@ -294,6 +301,13 @@ def input_line(request: Request) -> str:
     return f"{urls}\n" + (f"  out={request.path}\n" if request.path else "")
 
 
+def owner_only(path: str) -> TextIO:
+    """``path`` opened for writing, created mode 0600 like the manifest: it holds the
+    URLs as given, tokens and all (an existing file keeps its mode)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    return open(fd, "w", encoding="utf-8")
+
+
 def result_json(result: Result) -> dict[str, Any]:
     return {
         "index": result.index,
@@ -353,7 +367,7 @@ def manifest_command(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     try:
         if args.export:
-            with open(args.export, "w", encoding="utf-8") as handle:
+            with owner_only(args.export) as handle:
                 handle.writelines(input_line(e.request()) for e in manifest.entries("failed"))
         if args.failed:
             for entry in manifest.entries("failed"):
@@ -409,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return on_cluster(requests, args, settings)
             failed_list = None
             if args.failed_list:
-                failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))
+                failed_list = files.enter_context(owner_only(args.failed_list))
             tally = Tally(args, failed_list)
             started = time.perf_counter()
             asyncio.run(run(requests, args.dir, settings, tally))

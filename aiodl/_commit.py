@@ -19,9 +19,10 @@ import ctypes.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ._writer import PartFile
+if TYPE_CHECKING:  # the writer hashes with _checksum, which uses ``finish`` from here
+    from ._writer import PartFile
 
 T = TypeVar("T")
 

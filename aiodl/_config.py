@@ -10,14 +10,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import inf
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._models import Event
 from ._retry import RetryPolicy
 from ._rules import ALWAYS_CREDENTIALS, looks_secret
 
+if TYPE_CHECKING:
+    from ._connect import Resolve
+
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
+# Each connection is a descriptor, and so is each file being written: past Linux's default
+# soft limit of 1024 open files they fail anyway (curl capped --parallel-max at 300 for
+# years). ``per_host`` has the same bound: above ``connections`` it changes nothing.
+MAX_CONNECTIONS = 1024
+# Segments of one file, each its own connection: aria2c allows 16 per server (-x 1-16);
+# 64 leaves room for mirrors without letting one file open hundreds of connections.
+MAX_SPLIT = 64
 
 BasicAuth = tuple[str, str]
 """``(user, password)`` for HTTP basic authentication."""
@@ -56,6 +66,15 @@ class Config:
     length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
     second) replaces a connection that stays below it for a second (``TooSlow``, retried
     from the byte it reached); it is not applied while a rate limit holds the run back.
+    ``resolve`` replaces the system resolver for every connection of the run: an async
+    ``resolve(host, port)`` returning the host's IP addresses in the order to try them
+    (all are tried, Happy Eyeballs style), or raising ``socket.gaierror``; for tests, or
+    to pin a name to an address as curl's ``--resolve`` does.
+    ``credential_headers`` names more headers (any case) that carry credentials: like
+    Authorization and every header whose name says key/token/secret, they are dropped
+    when a redirect leaves the origin.
+    ``connections`` and ``per_host`` are at most 1024, ``split`` at most 64 (see
+    ``MAX_CONNECTIONS``): a larger value is a ValueError naming the option.
     """
 
     split: int = 8
@@ -85,10 +104,15 @@ class Config:
     min_speed: float | None = None
     max_attempts: int = 3
     shard: int = 0
+    resolve: Resolve | None = None
+    credential_headers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
             _require(name, getattr(self, name), minimum=1)
+        _at_most("split", self.split, MAX_SPLIT)
+        _at_most("connections", self.connections, MAX_CONNECTIONS)
+        _at_most("per_host", self.per_host, MAX_CONNECTIONS)
         _require("max_attempts", self.max_attempts, minimum=1)
         _require("retries", self.retries, minimum=0)
         _require("shard", self.shard, minimum=0)
@@ -105,7 +129,9 @@ class Config:
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         for name in ("include", "exclude"):
-            object.__setattr__(self, name, _patterns(name, getattr(self, name)))
+            object.__setattr__(self, name, _strings(name, getattr(self, name)))
+        names = _strings("credential_headers", self.credential_headers, "header names")
+        object.__setattr__(self, "credential_headers", names)
         _check_auth(self.auth)
         if not isinstance(self.verify, bool | ssl.SSLContext):
             raise TypeError("verify must be True, False or an ssl.SSLContext")
@@ -115,6 +141,8 @@ class Config:
             raise TypeError("manifest must be the path of a SQLite file")
         if not isinstance(self.netrc, bool | str | os.PathLike):
             raise TypeError("netrc must be True, False or the path of a netrc file")
+        if self.resolve is not None and not callable(self.resolve):
+            raise TypeError("resolve must be an async callable (host, port) -> IP addresses")
         if not isinstance(self.progress, bool) and not callable(self.progress):
             raise TypeError("progress must be True, False or a callable taking an event")
 
@@ -143,7 +171,23 @@ class Config:
         """Lower-case names of every header that must not leave the first origin."""
         names = {name.lower() for name in self.auth_headers()}
         names |= {name.lower() for name in self.headers if looks_secret(name)}
+        names |= {name.lower() for name in self.credential_headers}
         return frozenset(names | ALWAYS_CREDENTIALS)
+
+
+def tls_verify(cacert: str | None, insecure: bool) -> bool | ssl.SSLContext:
+    """``verify`` from curl's flags: ``--cacert FILE`` trusts the CAs in that PEM file
+    (instead of the system's, as in curl), ``-k/--insecure`` checks nothing."""
+    if cacert is not None and insecure:
+        raise ValueError("use either --cacert or --insecure, not both")
+    if insecure:
+        return False
+    if cacert is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=cacert)
+    except (OSError, ValueError):  # missing, unreadable, or no certificate in it
+        raise ValueError(f"--cacert {cacert}: no readable PEM CA certificate there") from None
 
 
 def basic_auth_header(user: str, password: str) -> dict[str, str]:
@@ -157,10 +201,15 @@ def _require(name: str, value: object, *, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _patterns(name: str, value: object) -> tuple[str, ...]:
-    """A tuple of glob patterns; a lone string would otherwise be read letter by letter."""
+def _at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ValueError(f"{name} must be an integer from 1 to {maximum}, got {value!r}")
+
+
+def _strings(name: str, value: object, what: str = "glob patterns") -> tuple[str, ...]:
+    """A tuple of strings; a lone string would otherwise be read letter by letter."""
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of glob patterns, got {value!r}")
+        raise TypeError(f"{name} must be a list of {what}, got {value!r}")
     patterns = tuple(value)
     if not all(isinstance(pattern, str) and pattern for pattern in patterns):
         raise TypeError(f"{name} must hold non-empty strings, got {patterns!r}")

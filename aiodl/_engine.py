@@ -3,9 +3,11 @@
 Everything runs on the caller's event loop. The producer pulls sources lazily and walks
 folder URLs (FTP mirrors) as it goes, feeding a small queue, so a million sources or a
 tree of a million files never become a million tasks and the first download starts after
-the first listing. ``connections`` workers take jobs from the queue; each file holds one
-connection slot for its first request and its extra segments take more slots as they are
-free, under the global bound and a per-host bound.
+the first listing. Workers, started as jobs come (at most twice ``connections``), take
+jobs from the queue; each file holds one connection slot for its first request and its
+extra segments take more slots as they are free, under the global bound and a per-host
+bound. Whatever goes wrong with one file (a malformed URL, a bug) is that file's failed
+Result: nothing but the sources themselves or the manifest can end a run early.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import logging
 import os
 import time
+import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -28,6 +31,7 @@ from ._config import Config, basic_auth_header
 from ._driver import Driver, Source, TreeDriver
 from ._exceptions import DownloadError, LocalFileError
 from ._fetch import FileDownload
+from ._folders import Folders
 from ._job import Job, Targets
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
@@ -37,7 +41,8 @@ from ._mirror import Folder, Found, Refused, TreeWalk, is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Listed, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
-from ._rules import looks_secret, mask_url
+from ._rules import looks_secret, mask_text, mask_url, url_problem
+from ._workers import Workers
 from ._writer import sync_folders
 
 T = TypeVar("T")
@@ -68,6 +73,7 @@ class Engine:
         logins: Callable[[str], tuple[str, str] | None] = lambda host: None,
     ) -> None:
         self._drivers = drivers
+        self._schemes = tuple(drivers)  # iterated: looking a scheme up makes its driver
         self.sums: Mapping[str, Checksum] = sums or {}
         self._logins = logins
         self.config = config
@@ -80,7 +86,7 @@ class Engine:
         )
         self.committer = Committer(config.sync)
         self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
-        self.checked_folders: set[Path] = set()
+        self.folders = Folders(dest)
         self.synced_folders: set[Path] = set()
         self.targets = Targets()
         self._slots = asyncio.Semaphore(config.connections)
@@ -91,39 +97,35 @@ class Engine:
         self._emit: Callable[[Event], None] | None = (
             config.progress if callable(config.progress) else None
         )
+        self._emit_failed = False
 
     async def run(self, sources: Sources, deliver: Deliver) -> None:
         """Download every source, handing each Result to ``deliver`` with the file's
         number (a folder's files numbered in its place) as soon as it is known. Sources
         are drawn lazily, a few ahead of the connections: any number fits in memory, and
         a slow ``deliver`` holds the run back instead of piling results up."""
-        # Twice as many files in hand as connections: a file waiting out a retry lends its
-        # connection to another file instead of leaving it idle.
-        workers = 2 * self.config.connections
-        queue: asyncio.Queue[Job | None] = asyncio.Queue(workers)
 
-        async def produce() -> None:
+        async def handle(job: Job) -> None:
+            await deliver(job.index, await self.fetch(job))
+
+        async def produce(workers: Workers[Job]) -> None:
             index = 0
             async for position, source in _numbered(sources):
                 async for job in self._jobs(as_request(source)):
                     job.index, job.source = index, position
                     index += 1
-                    await queue.put(job)
-            for _ in range(workers):
-                await queue.put(None)
-
-        async def work() -> None:
-            while (job := await queue.get()) is not None:
-                await deliver(job.index, await self.fetch(job))
+                    await workers.put(job)
+            await workers.close()
 
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(produce())
-                for _ in range(workers):
-                    group.create_task(work())
+                # Twice as many files in hand as connections: a file waiting out a retry
+                # lends its connection to another file instead of leaving it idle.
+                group.create_task(produce(Workers(group, 2 * self.config.connections, handle)))
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
         finally:
+            self.folders.close()
             self.journal.close()
             if self.ledger is not None:
                 self.ledger.close()
@@ -131,6 +133,10 @@ class Engine:
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
         """The jobs of one source: itself, or every file of the folder it names."""
+        invalid = self._invalid(request)
+        if invalid is not None:
+            yield Job(request, mask_url(request.url), refused=invalid)
+            return
         driver = self._drivers.get(urlsplit(request.url).scheme.lower())
         if not (is_tree_url(request.url) and isinstance(driver, TreeDriver)):
             yield Job(request, mask_url(request.url))
@@ -187,6 +193,17 @@ class Engine:
 
         return await self._blocking(take)
 
+    def _invalid(self, request: Request) -> DownloadError | None:
+        """Why no request can be made for ``request`` (its URL or a mirror's is malformed),
+        told before any connection, or None."""
+        for url in (request.url, *request.mirrors):
+            problem = url_problem(url, self._schemes)
+            if problem is not None:
+                what = "URL" if url == request.url else f"mirror URL {mask_url(url)}"
+                message = f"not a usable {what}: {problem}; correct it and run again"
+                return DownloadError(message, url=mask_url(url))
+        return None
+
     def _refused(self, request: Request, item: Refused) -> Job:
         url = mask_url(item.url)
         item.error.url = url
@@ -233,10 +250,13 @@ class Engine:
                 raise job.refused
             result = await FileDownload(job, self._sources(job), self).run()
         except DownloadError as error:
+            error.url = mask_url(error.url) if error.url else url  # whoever raised it
             result = Result(url, job.path, ok=False, error=error)
         except OSError as error:
             message = f"local file error: {error.strerror or error} ({error.filename or ''})"
             result = Result(url, job.path, ok=False, error=LocalFileError(message, url=url))
+        except Exception as error:  # a bug: this file fails, the others go on
+            result = Result(url, job.path, ok=False, error=_unexpected(url, error))
         return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
 
     def _settle(self, job: Job, result: Result) -> Result:
@@ -295,14 +315,48 @@ class Engine:
         return hook
 
     def progress_hook(self, index: int) -> ProgressHook | None:
-        emit = self._emit
-        if emit is None:
+        if self._emit is None:
             return None
-        return lambda nbytes: emit(Advanced(index, nbytes))
+        report = self.report
+        return lambda nbytes: report(Advanced(index, nbytes))
 
     def report(self, event: Event) -> None:
-        if self._emit is not None:
+        """Hand ``event`` to the progress callback. One that raises is like a logging
+        handler that fails: said once (its traceback at DEBUG), and the run goes on."""
+        if self._emit is None:
+            return
+        try:
             self._emit(event)
+        except Exception as error:
+            if self._emit_failed:
+                log.debug("the progress callback raised %s again", _named(error))
+                return
+            self._emit_failed = True
+            log.warning("the progress callback raised %s; the downloads go on", _named(error))
+            _log_traceback(error)
+
+
+def _named(error: BaseException) -> str:
+    """``Type: text`` of an error, URLs in its text masked."""
+    return mask_text(f"{type(error).__name__}: {error}")
+
+
+def _log_traceback(error: BaseException) -> None:
+    """The traceback of ``error`` at DEBUG level, for a bug report (URLs masked)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s", mask_text("".join(traceback.format_exception(error))).rstrip())
+
+
+def _unexpected(url: str, error: Exception) -> DownloadError:
+    """The failure of one file that met a bug in aiodl, wrapping it."""
+    _log_traceback(error)
+    failure = DownloadError(
+        f"unexpected {type(error).__name__} while downloading {url}: a bug in aiodl; "
+        "please report it with the traceback logged at DEBUG level",
+        url=url,
+    )
+    failure.__cause__ = error
+    return failure
 
 
 async def _numbered(sources: Sources) -> AsyncIterator[tuple[int, str | Request]]:

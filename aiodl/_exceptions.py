@@ -3,7 +3,8 @@
     DownloadError              a file could not be downloaded (the base; catch this one)
     ├── HTTPStatusError        the server answered with a final error status (``.status``)
     ├── TransferError          the connection broke, or the body ended before its length
-    │   └── ConnectionLimitError   the server refused another connection (FTP 421)
+    │   ├── ConnectionLimitError   the server refused another connection (FTP 421)
+    │   └── ConnectError           no connection: unknown name, refused, untrusted certificate
     ├── IntegrityError         the bytes are not what they must be (size, range, checksum)
     │   └── FileChangedError   the file changed on the server (ETag, date or size differ)
     ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
@@ -57,6 +58,22 @@ class ConnectionLimitError(TransferError):
     Not a reason to fail: the host's connection limit is lowered by one and the request
     waits for a free place, then is retried.
     """
+
+
+class ConnectError(TransferError):
+    """No connection could be made: the host name is unknown, the connection was refused,
+    the server's certificate does not verify.
+
+    ``retries`` caps the further tries it is worth: 0 for an unknown name or a certificate
+    that does not verify (trying again gives the same answer, as curl fails at once), 1
+    for a refused connection to an IP address (a server that is restarting), None where
+    the retry policy's own count applies (a name, whose addresses may change; a lookup
+    that failed for now).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, retries: int | None = None) -> None:
+        super().__init__(message, url=url)
+        self.retries = retries
 
 
 class IntegrityError(DownloadError):

@@ -26,10 +26,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from ._checksum import Checksum, check_file, lookup, parse_checksum
+from ._checksum import Checksum, check_file
 from ._commit import finish
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
+from ._expected import Expected
 from ._job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
 from ._journal import Checkpoint
 from ._limits import Slot, limited
@@ -64,6 +65,7 @@ class FileDownload:
         self._origins: list[Origin] = []
         self._verified = False  # a digest confirmed the bytes
         self._claims: dict[Path, Claim] = {}  # targets this file took
+        self._expected = Expected(job.request, services.sums, self._config.checksums)
 
     async def run(self) -> Result:
         self._slot = self._services.slot(self._source.url)
@@ -147,7 +149,7 @@ class FileDownload:
             check_announced_size(self._job.request, info, self._config.max_size)
             request = self._job.request
             relative = self._target(info.disposition, request.url)
-            part = await self._stage(relative, info, compare_time=False)
+            part = await self._stage(relative, info, compare_time=False, served=info.digest)
             if part is None:
                 return self._skipped(info)
             return await self._fill(part, info, probe)
@@ -227,6 +229,7 @@ class FileDownload:
         *,
         compare_time: bool = True,
         keep: RangeSet | None = None,
+        served: Checksum | None = None,
     ) -> PartFile | None:
         """Open the part file; None when a complete copy is already there.
 
@@ -234,20 +237,22 @@ class FileDownload:
         each (GIL hand-offs included) cost a fifth of a small-file mirror's time. A large
         or unknown size goes to a thread, where a file system that emulates preallocation
         by writing zeros cannot stall the transfers. A copy counts as complete by size,
-        and by time too where a listing gave one (``compare_time``).
+        by time too where a listing gave one (``compare_time``), and by its digest when
+        one is known (the request's, the checksums file's, or ``served``, the server's):
+        it is hashed, in the worker thread too when large.
         """
         services = self._services
         await self._claim(services.dest.joinpath(*relative.parts))
         opening = partial(
             open_part,
-            services.dest,
+            services.folders,
             relative,
             info.size,
             modified=info.modified if compare_time else None,
             overwrite=self._config.overwrite,
             sync_every=SYNC_EVERY if self._config.sync else None,
-            checked=services.checked_folders,
             keep=keep,
+            expected=self._expected.digest(served, relative),
         )
         try:
             target, part = await self._open(opening, info.size)
@@ -281,7 +286,8 @@ class FileDownload:
     def _skipped(self, info: RemoteFile) -> Result:
         job = self._job
         log.info("skipped %s: %s is complete", job.url, job.path)
-        return Result(job.url, job.path, ok=True, size=info.size, skipped=True)
+        unlisted = self._expected.unlisted(job.url, self._saved())
+        return Result(job.url, job.path, ok=True, size=info.size, skipped=True, unverified=unlisted)
 
     async def _fill(
         self,
@@ -320,25 +326,19 @@ class FileDownload:
             size=size,
             resumed=bool(part.reused),
             sources={mask_url(o.url): o.delivered.total for o in self._origins if o.delivered},
-            unverified=info.unframed and job.request.size is None and not self._verified,
+            unverified=(info.unframed and job.request.size is None and not self._verified)
+            or self._expected.unlisted(job.url, self._saved()),
         )
 
-    def _expected_digest(self, served: Checksum | None) -> Checksum | None:
-        """The digest the file must have: the request's, else the checksums file's, else
-        the server's (``served``)."""
+    def _saved(self) -> PurePosixPath:
+        """Where the file is saved, below dest."""
         assert self._job.path is not None
-        relative = PurePosixPath(self._relative(self._job.path))
-        request = self._job.request.checksum
-        return (
-            (parse_checksum(request) if request else None)
-            or lookup(self._services.sums, relative)
-            or served
-        )
+        return PurePosixPath(self._relative(self._job.path))
 
     async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
         """Hash the file if a digest is expected; with mirrors, a mismatch names the
         ranges each source sent."""
-        expected = self._expected_digest(served)
+        expected = self._expected.digest(served, self._saved())
         if expected is None:
             return
         self._verified = True
@@ -372,7 +372,7 @@ class FileDownload:
             on_progress=services.progress_hook(self._job.index),
             gaps=gaps,
             throttle=services.throttle,
-            strict=self._expected_digest(None) is None,
+            strict=self._expected.digest(None, self._saved()) is None,
             cap=None if info.size is not None else self._cap(),
             min_speed=config.min_speed,
         )

@@ -21,6 +21,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ._connect import Connector, Resolve
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     ConnectionLimitError,
@@ -59,8 +60,10 @@ class FTPDriver:
         timeout: float,
         auth: Login | None,
         netrc: Callable[[str], Login | None] = lambda host: None,
+        resolve: Resolve | None = None,
     ) -> None:
         self.timeout = timeout
+        self._connector = Connector(resolve)
         self._auth = auth
         self._netrc = netrc
         self._idle: dict[LoginKey, list[Connection]] = {}
@@ -164,7 +167,9 @@ class FTPDriver:
         ConnectionLimitError, which the engine answers by lowering the host's limit."""
         async with translated(url):
             try:
-                control = await Control.open(target.host, target.port, self.timeout)
+                control = await Control.open(
+                    self._connector, target.host, target.port, self.timeout
+                )
             except ReplyError as error:
                 raise self._refusal(url, error) from None
             try:

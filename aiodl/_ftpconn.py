@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from ._connect import failure
 from ._driver import RangeIgnored, RemoteFile, Sink
-from ._exceptions import DownloadTimeout, FTPError, IntegrityError, TransferError
+from ._exceptions import FTPError, IntegrityError, TransferError
 from ._ftpcontrol import Control, ReplyError
 from ._ftprules import PERMANENT
 from ._rules import mask_url
@@ -44,10 +45,8 @@ async def translated(url: str) -> AsyncIterator[None]:
         if error.reply.code in PERMANENT:
             raise FTPError(message, url=mask_url(url)) from None
         raise TransferError(message, url=mask_url(url)) from None
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
     except OSError as error:
-        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from None
+        raise failure(error, url) from None
     except ValueError as error:  # a name holding CR/LF cannot be sent as a command
         raise FTPError(str(error), url=mask_url(url)) from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from ._connect import Connector
 from ._ftprules import Reply, ReplyParser
 
 
@@ -80,12 +81,18 @@ class Control:
         self.address: str = self._transport.get_extra_info("peername")[0]
 
     @classmethod
-    async def open(cls, host: str, port: int, seconds: float) -> Control:
-        """Connect and read the greeting (a ReplyError unless it is 220); connecting, the
-        whole greeting, and every reply later must each come within ``seconds``."""
+    async def open(cls, connector: Connector, host: str, port: int, seconds: float) -> Control:
+        """Connect (every address of a name, as ``connector`` does) and read the greeting
+        (a ReplyError unless it is 220); connecting, the whole greeting, and every reply
+        later must each come within ``seconds``."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(seconds):
-            transport, protocol = await loop.create_connection(_ControlProtocol, host, port)
+            sock = await connector.connect(host, port)
+            try:
+                transport, protocol = await loop.create_connection(_ControlProtocol, sock=sock)
+            except BaseException:
+                sock.close()
+                raise
         control = cls(transport, protocol, seconds)
         try:
             control.check(await control.final(), "220")  # after any "120 ready in a moment"

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 from multidict import CIMultiDictProxy
 
 from ._checksum import server_digest
+from ._connect import Connector, Resolve
 from ._driver import Body, RangeIgnored, RemoteFile, Source
 from ._exceptions import (
     DownloadError,
@@ -29,7 +30,7 @@ from ._exceptions import (
     HTTPStatusError,
     IntegrityError,
 )
-from ._http1 import MAX_DIGITS
+from ._http1 import Framing, content_length, field_text
 from ._rawhttp import RawPool, translated
 from ._retry import parse_retry_after
 from ._rules import (
@@ -62,6 +63,11 @@ class Response(Protocol):
     @property
     def headers(self) -> CIMultiDictProxy[str]: ...
 
+    @property
+    def framing(self) -> Framing:
+        """How the body ends (checked as the head came: a malformed one is refused)."""
+        ...
+
     def body(self, info: RemoteFile) -> Body: ...
 
     def close(self) -> None: ...
@@ -71,11 +77,16 @@ class HTTPDriver:
     """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
 
     def __init__(
-        self, timeout: float, connections: int, verify: bool | ssl.SSLContext, max_redirects: int
+        self,
+        timeout: float,
+        connections: int,
+        verify: bool | ssl.SSLContext,
+        max_redirects: int,
+        resolve: Resolve | None = None,
     ) -> None:
-        self._raw = RawPool(timeout)
+        self._raw = RawPool(timeout, Connector(resolve))
         self._tls: TLSClient | None = None
-        self._tls_options = (timeout, connections, verify)
+        self._tls_options = (timeout, connections, verify, resolve)
         self._max_redirects = max_redirects
 
     async def aclose(self) -> None:
@@ -118,7 +129,7 @@ class HTTPDriver:
                 _raise_for_status(response)
                 return response
             response.close()
-            target = redirect_url(url, location)
+            target = redirect_url(url, field_text(location))
             headers = redirect_headers(headers, source.credentials, url, target)
             url = target
         raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
@@ -155,8 +166,8 @@ def _if_range(known: RemoteFile) -> str | None:
 
 
 def _raise_for_status(response: Response) -> None:
-    if response.status in (200, 206, 416):
-        return  # 416 is read by _describe: an empty file, or a file that shrank
+    if response.status in (200, 204, 206, 416):
+        return  # 204 is an empty file; 416 is read by _describe: empty, or it shrank
     response.close()
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
     url = mask_url(response.url)
@@ -179,15 +190,17 @@ def _describe(
     coded = headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
     if response.status == 206 and coded:  # slices of a coded body cannot be spliced
         raise RangeIgnored(f"range answered with Content-Encoding {headers['Content-Encoding']!r}")
-    if response.status == 200:
-        size = _content_length(headers)
+    if response.status in (200, 204):  # 204 No Content: an empty file, as curl saves it
+        size = 0 if response.status == 204 else content_length(headers)
         if start > 0 or (end is not None and (known is None or known.ranged)):
             if known is not None:  # an If-Range that failed: the file changed?
                 _check_same_version(known, _version(url, size, headers))
-            raise RangeIgnored(f"server answered 200 to a range request for {mask_url(url)}")
+            raise RangeIgnored(
+                f"server answered {response.status} to a range request for {mask_url(url)}"
+            )
         # A coded body is saved as sent (as curl and aria2c do), from one stream.
         ranged = headers.get("Accept-Ranges", "").lower() == "bytes" and not coded
-        ranged = ranged and (known is None or known.ranged)
+        ranged = ranged and (known is None or known.ranged) and response.status == 200
     else:
         parsed = parse_content_range(headers.get("Content-Range"))
         if parsed is None or not range_matches(parsed, start, end):
@@ -198,7 +211,7 @@ def _describe(
         size = parsed.total
         ranged = True
         _check_length(headers, start, end, size)
-    whole = response.status == 200 or (start == 0 and end is None)
+    whole = response.status in (200, 204) or (start == 0 and end is None)
     info = RemoteFile(
         url=url,
         size=size,
@@ -207,7 +220,7 @@ def _describe(
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
         disposition=headers.get("Content-Disposition"),
-        unframed=size is None and "chunked" not in headers.get("Transfer-Encoding", "").lower(),
+        unframed=size is None and response.framing[0] == "close",
     )
     if known is not None:
         _check_same_version(known, info)
@@ -235,22 +248,11 @@ def _version(url: str, size: int | None, headers: CIMultiDictProxy[str]) -> Remo
     )
 
 
-def _content_length(headers: CIMultiDictProxy[str]) -> int | None:
-    """The body length, refusing duplicate headers that disagree (a smuggling signal)."""
-    values = set(headers.getall("Content-Length", []))
-    if len(values) > 1:
-        raise IntegrityError(f"conflicting Content-Length headers: {sorted(values)}")
-    value = headers.get("Content-Length")
-    if value is None or not (value.isascii() and value.isdigit()) or len(value) > MAX_DIGITS:
-        return None
-    return int(value)
-
-
 def _check_length(
     headers: CIMultiDictProxy[str], start: int, end: int | None, size: int | None
 ) -> None:
     """A 206's Content-Length, when present, must equal the length of the range."""
-    length = _content_length(headers)
+    length = content_length(headers)
     stop = end if end is not None else size
     if length is not None and stop is not None and length != stop - start:
         raise IntegrityError(f"Content-Length {length} does not match range {start}-{stop}")

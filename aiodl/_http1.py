@@ -2,32 +2,49 @@
 
 Sans-IO, like h11: the plain-HTTP driver sends what ``request`` builds and feeds what it
 receives to ``HeadParser`` until a head is complete; ``framing`` then says how the body
-is delimited. Everything a server sends is untrusted, so the parser is strict where
-leniency has been exploited (request smuggling): no obsolete line folding, no NUL or
-bare CR in a field, no duplicate Content-Length that disagree, no Content-Length beside
-Transfer-Encoding, and bounded head sizes.
+is delimited. The HTTPS transport (aiohttp) reads heads itself, and hands its fields to
+``header_fields`` and ``framing`` so both transports accept and refuse the same heads.
+
+Everything a server sends is untrusted. Lenient where RFC 9112 lets a client be (and curl
+is): a bare LF ends a line, obsolete line folding is unfolded, ``Transfer-Encoding:
+identity`` means no coding, ``Content-Length: 42, 42`` is 42, zeros may pad a number.
+Strict where leniency has been exploited (request smuggling): no NUL or bare CR in a
+field, no Content-Length that disagree, none beside ``chunked``, no coding we cannot
+undo, and bounded heads and trailers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._exceptions import IntegrityError
+
 MAX_HEAD = 64 << 10
 MAX_FIELDS = 128
-MAX_DIGITS = 19  # 2**63 has 19 digits: a longer number is no size (and int() of
-# thousands of digits raises ValueError: Python caps str-to-int conversions)
+MAX_LENGTH = (1 << 63) - 1  # a file offset is a signed 64-bit number
 _STATUS_LINE = re.compile(rb"^HTTP/1\.([01]) ([0-9]{3})(?: ([^\r\n\x00]*))?$")
 _FIELD_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
+_HEAD_END = re.compile(rb"\n\r?\n")  # an empty line, LF or CRLF
+_BLANK_LINES = re.compile(rb"(?:\r?\n)*")
 
 
 class ProtocolError(ValueError):
-    """The server's bytes are not a well-formed HTTP/1.1 response head."""
+    """The server's bytes are not a well-formed HTTP/1.1 response."""
+
+
+def malformed(error: ProtocolError, url: str) -> IntegrityError:
+    """A malformed response as the file's failure: not retried, since asking again gets
+    the same answer (the caller masks ``url``)."""
+    return IntegrityError(
+        f"malformed response: {error}; retrying cannot help, the server must be fixed",
+        url=url,
+    )
 
 
 @dataclass(frozen=True)
@@ -58,70 +75,160 @@ def request(target: str, host: str, headers: Mapping[str, str]) -> bytes:
 
 
 class HeadParser:
-    """Bytes in until a response head is complete; 1xx interim responses are skipped."""
+    """Bytes in until a response head is complete; 1xx interim responses are skipped.
+
+    Linear in its input: the search for the head's end resumes where the last one
+    stopped, and each byte is appended to one buffer once (a head dripped a byte at a
+    time is not copied over and over).
+    """
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._searched = 0  # no head ends before this offset
+        self._blank = 0  # empty lines skipped before the status line
 
     def feed(self, data: bytes) -> tuple[Head, bytes] | None:
         """The head and the bytes after it, once both are here; None until then."""
-        self._buffer += data
+        buffer = self._buffer
+        buffer += data
         while True:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buffer) > MAX_HEAD:
+            self._skip_blank_lines()
+            end = _HEAD_END.search(buffer, self._searched)
+            if end is None or end.start() > MAX_HEAD:
+                if len(buffer) > MAX_HEAD:
                     raise ProtocolError(f"response head larger than {MAX_HEAD >> 10} KiB")
+                self._searched = max(0, len(buffer) - 2)
                 return None
-            if end > MAX_HEAD:
-                raise ProtocolError(f"response head larger than {MAX_HEAD >> 10} KiB")
-            head = parse_head(self._buffer[:end])
-            self._buffer = self._buffer[end + 4 :]
+            head = parse_head(bytes(buffer[: end.start()]))
+            del buffer[: end.end()]
+            self._searched = 0
             if not 100 <= head.status < 200:
-                return head, self._buffer
+                return head, bytes(buffer)
+
+    def _skip_blank_lines(self) -> None:
+        """Empty lines before a status line are ignored (as llhttp and curl do), within
+        the head bound."""
+        if self._searched:
+            return
+        skipped = _BLANK_LINES.match(self._buffer)
+        assert skipped is not None  # it matches the empty string too
+        if skipped.end():
+            self._blank += skipped.end()
+            if self._blank > MAX_HEAD:
+                raise ProtocolError(f"response head larger than {MAX_HEAD >> 10} KiB")
+            del self._buffer[: skipped.end()]
 
 
 def parse_head(raw: bytes) -> Head:
-    """A status line and header fields (without the blank line that ends them)."""
-    status_line, *fields = raw.split(b"\r\n")
+    """A status line and header fields (without the empty line that ends them); each line
+    ends with LF, and a CR before it is dropped (RFC 9112 section 2.2)."""
+    status_line, *lines = (line.removesuffix(b"\r") for line in raw.split(b"\n"))
     match = _STATUS_LINE.match(status_line)
     if match is None:
         raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    if len(fields) > MAX_FIELDS:
-        raise ProtocolError(f"more than {MAX_FIELDS} header fields")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for field in fields:
-        name, colon, value = field.partition(b":")
-        if not colon or not _FIELD_NAME.match(name):
-            # a leading space or tab is obsolete line folding: refused, not unfolded
-            raise ProtocolError(f"malformed header field {field[:80]!r}")
-        if _BAD_VALUE.search(value):
-            raise ProtocolError(f"header {name.decode()} holds a bare CR or NUL")
-        headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
     reason = (match.group(3) or b"").decode("latin-1")
-    return Head(int(match.group(2)), reason, CIMultiDictProxy(headers), int(match.group(1)))
+    headers = header_fields(_unfolded(lines))
+    return Head(int(match.group(2)), reason, headers, int(match.group(1)))
+
+
+def _unfolded(lines: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """Field lines as (name, value); a line that starts with a space or tab continues the
+    field before it, and the fold becomes one space (RFC 9112 section 5.2)."""
+    fields: list[tuple[bytes, list[bytes]]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if not fields:  # RFC 9112 2.2: reject, or ignore; ignoring hides a field
+                raise ProtocolError(f"whitespace before the first header field {line[:80]!r}")
+            fields[-1][1].append(line.strip(b" \t"))
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise ProtocolError(f"malformed header field {line[:80]!r}")
+        fields.append((name, [value.strip(b" \t")]))
+    return [(name, b" ".join(parts)) for name, parts in fields]
+
+
+def header_fields(fields: Iterable[tuple[bytes, bytes]]) -> CIMultiDictProxy[str]:
+    """Raw (name, value) fields checked and decoded (latin-1: every byte kept as it came,
+    the same on both transports); refused beyond the head bounds."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    size = 0
+    for name, value in fields:
+        if not _FIELD_NAME.match(name):  # "Content-Length :" is not Content-Length
+            raise ProtocolError(f"malformed header field {name[:80]!r}")
+        if b"\x00" in value:
+            raise ProtocolError(f"header {name.decode()} holds a NUL")
+        if b"\r" in value or b"\n" in value:
+            raise ProtocolError(f"header {name.decode()} holds a bare CR")
+        size += len(name) + len(value) + 4
+        if size > MAX_HEAD:
+            raise ProtocolError(f"response head larger than {MAX_HEAD >> 10} KiB")
+        if len(headers) == MAX_FIELDS:
+            raise ProtocolError(f"more than {MAX_FIELDS} header fields")
+        headers.add(name.decode("ascii"), value.strip(b" \t").decode("latin-1"))
+    return CIMultiDictProxy(headers)
+
+
+def field_text(value: str) -> str:
+    """A field value (latin-1: each byte one character) read as text: UTF-8 where its
+    bytes are valid UTF-8, as curl and browsers read file names and redirect targets."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not bytes as latin-1 (already text), or not UTF-8
+        return value
 
 
 def framing(head: Head) -> Framing:
-    """How the body of a response to GET ends (RFC 9112 section 6.3)."""
+    """How the body of a response to GET ends (RFC 9112 section 6.3), or ProtocolError
+    for a head whose body cannot be told apart from what follows it."""
     if head.status in (204, 304):
         return "empty", None
-    encodings = head.headers.getall("Transfer-Encoding", [])
-    lengths = set(head.headers.getall("Content-Length", []))
-    if encodings:
-        if lengths:
-            raise ProtocolError("both Transfer-Encoding and Content-Length")
-        codings = [c.strip().lower() for value in encodings for c in value.split(",")]
-        if codings != ["chunked"]:
-            raise ProtocolError(f"unsupported transfer coding {', '.join(codings)!r}")
+    codings = _transfer_codings(head.headers)
+    length = content_length(head.headers)
+    if codings:
+        if length is not None:  # RFC 9112 6.3: ought to be handled as an error
+            raise ProtocolError("Content-Length beside Transfer-Encoding: chunked")
         return "chunked", None
-    if len(lengths) > 1:
-        raise ProtocolError(f"conflicting Content-Length headers: {sorted(lengths)}")
-    if lengths:
-        value = lengths.pop().strip()
-        if not (value.isascii() and value.isdigit()) or len(value) > MAX_DIGITS:
-            raise ProtocolError(f"invalid Content-Length {value[:40]!r}")
-        return "length", int(value)
+    if length is not None:
+        return "length", length
     return "close", None
+
+
+def _transfer_codings(headers: CIMultiDictProxy[str]) -> list[str]:
+    """``["chunked"]`` or nothing: ``identity`` (RFC 2616's no-op) is dropped, and any
+    other coding, or ``chunked`` applied twice or not last, is refused."""
+    codings = [
+        token
+        for value in headers.getall("Transfer-Encoding", [])
+        for token in (part.strip(" \t").lower() for part in value.split(","))
+        if token
+    ]
+    applied = [coding for coding in codings if coding != "identity"]
+    if applied and (applied != ["chunked"] or codings[-1] != "chunked"):
+        raise ProtocolError(f"unsupported transfer coding {', '.join(codings)[:80]!r}")
+    return applied
+
+
+def content_length(headers: CIMultiDictProxy[str]) -> int | None:
+    """The Content-Length, None when absent. Repeated fields and comma lists must agree
+    (RFC 9110 section 8.6); leading zeros are allowed, the value is bounded."""
+    values = {
+        _length(part) for field in headers.getall("Content-Length", []) for part in field.split(",")
+    }
+    if len(values) > 1:
+        raise ProtocolError(f"disagreeing Content-Length values {sorted(values)[:4]}")
+    return values.pop() if values else None
+
+
+def _length(text: str) -> int:
+    digits = text.strip(" \t")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ProtocolError(f"invalid Content-Length {digits[:40]!r}")
+    significant = digits.lstrip("0")
+    # the digit count is checked first: int() of thousands of digits raises ValueError
+    if len(significant) > 19 or int(significant or "0") > MAX_LENGTH:
+        raise ProtocolError(f"Content-Length {digits[:40]} is beyond any file size")
+    return int(significant or "0")
 
 
 def keeps_alive(head: Head) -> bool:
@@ -134,21 +241,32 @@ def keeps_alive(head: Head) -> bool:
     return "close" not in tokens
 
 
+# A whole size line: the size (leading zeros, then at most 64 bits), optional spaces
+# (llhttp allows them) and extensions, CRLF.
+_SIZE_LINE = re.compile(rb"0*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n\x00]*)?\r\n")
+_HEX_DIGITS = re.compile(rb"0*([0-9A-Fa-f]+)")
+
+
 class ChunkedDecoder:
     """A chunked body (RFC 9112 section 7.1): wire bytes in, body bytes out.
 
-    ``feed`` returns the body bytes in ``data`` (possibly split across calls); ``done``
-    turns True after the last chunk and its trailer section. Chunk extensions are ignored;
-    sizes, line lengths and the trailer section are bounded.
+    ``feed`` returns the body bytes in ``data`` (possibly split across calls) as one
+    piece; ``done`` turns True after the last chunk and its trailer section. Linear in its
+    input: an offset walks one buffer, a size line is one regex match, and the search for
+    a trailer line's end resumes where it stopped. Chunk extensions and trailer fields
+    are ignored; a size line is bounded, the trailer section like a head.
     """
 
     MAX_LINE = 1024
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
+        self._pos = 0  # the first byte not yet decoded
+        self._searched = 0  # no trailer line ends before this offset
         self._left = 0  # body bytes still due in the current chunk
         self._state: Literal["size", "data", "crlf", "trailers", "done"] = "size"
-        self._trailers = 0
+        self._trailers = 0  # bytes of the trailer section so far
+        self._fields = 0
 
     @property
     def done(self) -> bool:
@@ -157,48 +275,96 @@ class ChunkedDecoder:
     @property
     def clean(self) -> bool:
         """Done, and nothing came after the body (the connection can carry another)."""
-        return self.done and not self._buffer
+        return self.done and self._pos == len(self._buffer)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
+        """The body bytes that ``data`` brings, as one piece (none if it brings none)."""
+        self._compact()
         self._buffer += data
-        out: list[bytes] = []
-        while self._buffer and self._state != "done":
-            if self._state == "data":
-                piece, self._buffer = self._buffer[: self._left], self._buffer[self._left :]
-                out.append(piece)
-                self._left -= len(piece)
-                if not self._left:
-                    self._state = "crlf"
-                continue
-            line = self._line()
-            if line is None:
-                break
-            self._take(line)
-        return out
+        out = bytearray()
+        with memoryview(self._buffer) as view:
+            self._decode(view, out)
+        return [bytes(out)] if out else []
 
-    def _line(self) -> bytes | None:
-        end = self._buffer.find(b"\r\n")
+    def _decode(self, view: memoryview, out: bytearray) -> None:
+        """Decode from the offset on, as far as the buffer goes. One pass of the loop
+        takes a whole chunk (size line, data, CRLF) when it is all here; the state lives
+        in locals meanwhile, since a body of one-byte chunks passes here per byte."""
+        buffer, pos, left, state = self._buffer, self._pos, self._left, self._state
+        end, size_line = len(buffer), _SIZE_LINE.match
+        try:
+            while pos < end and state != "done":
+                if state == "size":
+                    match = size_line(buffer, pos)
+                    if match is None or match.end() - pos > self.MAX_LINE:
+                        self._size_line_incomplete(pos)
+                        break
+                    left, pos = int(match.group(1), 16), match.end()
+                    state = "data" if left else "trailers"
+                if state == "data":
+                    stop = min(end, pos + left)
+                    out += view[pos:stop]
+                    left, pos = left - (stop - pos), stop
+                    if left:
+                        break
+                    state = "crlf"
+                if state == "crlf":  # a bare LF ends the data too, as in llhttp
+                    if buffer.startswith(b"\r\n", pos):
+                        pos += 2
+                    elif buffer.startswith(b"\n", pos):
+                        pos += 1
+                    elif pos == end or (end - pos == 1 and buffer[pos] == 0x0D):
+                        break  # the line end is still coming
+                    else:
+                        raise ProtocolError("chunk data longer than its size")
+                    state = "size"
+                if state == "trailers":
+                    self._pos, self._state = pos, state
+                    if not self._trailer_line():
+                        break
+                    pos, state = self._pos, self._state
+        finally:
+            self._pos, self._left, self._state = pos, left, state
+
+    def _size_line_incomplete(self, pos: int) -> None:
+        """No valid size line at ``pos``: refused if its line has ended or is too long,
+        else it is still arriving."""
+        buffer = self._buffer
+        end = buffer.find(b"\n", pos, pos + self.MAX_LINE + 1)
+        if end < 0 and len(buffer) - pos <= self.MAX_LINE:
+            return
+        line = bytes(buffer[pos : end if end >= 0 else pos + 40])
+        digits = _HEX_DIGITS.match(line)
+        if digits is not None and len(digits.group(1)) > 16:
+            raise ProtocolError(f"chunk size {line[:40]!r} is beyond 64 bits")
         if end < 0:
-            if len(self._buffer) > self.MAX_LINE and self._state != "trailers":
-                raise ProtocolError("chunk line too long")
-            return None
-        line, self._buffer = self._buffer[:end], self._buffer[end + 2 :]
-        return line
+            raise ProtocolError("chunk size line too long")
+        # as llhttp: a bare LF does not end a size line
+        raise ProtocolError(f"invalid chunk size line {line[:40]!r}")
 
-    def _take(self, line: bytes) -> None:
-        if self._state == "crlf":
-            if line:
-                raise ProtocolError("chunk data longer than its size")
-            self._state = "size"
-        elif self._state == "size":
-            size = line.split(b";", 1)[0].strip()
-            if not size or len(size) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in size):
-                raise ProtocolError(f"invalid chunk size {line[:40]!r}")
-            self._left = int(size, 16)
-            self._state = "data" if self._left else "trailers"
-        else:  # trailers: fields until an empty line, which ends the body
-            self._trailers += len(line) + 2
-            if self._trailers > MAX_HEAD:
-                raise ProtocolError("chunk trailers too large")
-            if not line:
-                self._state = "done"
+    def _trailer_line(self) -> bool:
+        """Take one trailer line (LF or CRLF ended); the empty one ends the body."""
+        buffer, pos = self._buffer, self._pos
+        end = buffer.find(b"\n", max(pos, self._searched))
+        if (end if end >= 0 else len(buffer)) - pos > MAX_HEAD - self._trailers:
+            raise ProtocolError(f"chunk trailer section larger than {MAX_HEAD >> 10} KiB")
+        if end < 0:
+            self._searched = len(buffer)
+            return False
+        self._trailers += end + 1 - pos
+        self._pos = end + 1
+        if end == pos or (end == pos + 1 and buffer[pos] == 0x0D):
+            self._state = "done"
+        else:
+            self._fields += 1
+            if self._fields > MAX_FIELDS:
+                raise ProtocolError(f"more than {MAX_FIELDS} chunk trailer fields")
+        return True
+
+    def _compact(self) -> None:
+        """Drop the decoded bytes: at most an incomplete line (or, once done, what came
+        after the body) is left."""
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._searched = max(0, self._searched - self._pos)
+            self._pos = 0

@@ -15,6 +15,7 @@ from ._commit import Committer
 from ._config import Config
 from ._driver import RemoteFile, Source
 from ._exceptions import DownloadError, IntegrityError
+from ._folders import Folders
 from ._journal import Journal
 from ._limits import HostLimit, Slot
 from ._listing import Entry
@@ -53,7 +54,8 @@ class Targets:
     memory stays flat). The same URL twice waits for the first copy (and then finds it
     complete); another source naming a taken target is refused: one file would silently
     replace the other, and both Results would say ok. A target finished earlier in the
-    run is a file already there, as on a rerun."""
+    run is a file already there, as on a rerun. A claim covers the target's part file
+    too: no final name is ever a part file's name (``part_name``)."""
 
     def __init__(self) -> None:
         self._taken: dict[Path, Claim] = {}
@@ -82,7 +84,7 @@ class Services(Protocol):
     journal: Journal
     committer: Committer
     throttle: Throttle | None
-    checked_folders: set[Path]
+    folders: Folders
     synced_folders: set[Path]
     targets: Targets
 

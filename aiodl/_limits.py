@@ -207,8 +207,9 @@ class Slot:
 
     @asynccontextmanager
     async def paused(self) -> AsyncIterator[None]:
+        """Not held during the block; held again after it, only if it ended normally: a
+        cancelled wait (Ctrl-C, a timeout) must not wait again for a place, perhaps
+        through the host's Retry-After deadline. Not held, the exit releases nothing."""
         self.give_back()
-        try:
-            yield
-        finally:
-            await self.take()  # cancelled here: not held, so the exit releases nothing
+        yield
+        await self.take()

@@ -22,6 +22,7 @@ import asyncio
 import itertools
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ from typing import Any
 
 from ._checksum import file_digest
 from ._commit import finish
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, UnsafePathError
 from ._models import Request, Result
+from ._names import sanitize_relative
 from ._rules import mask_url
 
 _VERSION = 1
@@ -174,13 +176,23 @@ class Ledger:
             return None
         url = mask_url(request.url)
         if entry.state == "done" and entry.saved is not None:
-            path = self._dest / entry.saved
-            if _has_size(path, entry.size):
+            path = self._saved(entry.saved)
+            if path is not None and _has_size(path, entry.size):
                 return Result(url, path, ok=True, size=entry.size, skipped=True)
         if entry.state == "failed" and entry.attempts >= self._max_attempts:
             reason = f"failed in {entry.attempts} runs, last: {entry.reason}"
             return Result(url, None, ok=False, error=DownloadError(reason, url=url))
         return None
+
+    def _saved(self, saved: str) -> Path | None:
+        """Where a done row says its file is, if that is a path aiodl could have saved:
+        the manifest is trusted no more than a server's name (no ``..``, nothing
+        absolute), so a forged row never makes a file outside ``dest`` count as done."""
+        try:
+            relative = sanitize_relative(saved)
+        except UnsafePathError:
+            return None
+        return self._dest / relative if relative.as_posix() == saved else None
 
     async def record(self, request: Request, result: Result) -> None:
         """Write down how a file ended."""
@@ -214,7 +226,7 @@ async def outcome(result: Result, dest: Path) -> Outcome:
 
 async def _sha256(path: Path) -> tuple[int, str]:
     """The size and ``sha256:HEX`` of a saved file; a large one is hashed in a thread."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size
         digest = partial(file_digest, fd, "sha256")
@@ -228,10 +240,12 @@ async def _sha256(path: Path) -> tuple[int, str]:
 
 
 def _has_size(path: Path, size: int | None) -> bool:
+    """A plain file (not a symlink to one) of ``size`` bytes is at ``path``."""
     try:
-        return path.stat().st_size == size
+        info = path.lstat()
     except OSError:
         return False
+    return stat.S_ISREG(info.st_mode) and info.st_size == size
 
 
 def _connect(file: Path) -> sqlite3.Connection:

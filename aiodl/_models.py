@@ -54,9 +54,11 @@ class Result:
     took, from its turn to its end; ``index`` is the position of its source among the
     sources given (the files of a folder URL share their folder's); ``sources`` tells how
     many bytes each source (the URL and its mirrors, masked) delivered in this run;
-    ``unverified`` marks a file whose end only a closed connection marked (no length, no
-    chunked end, no declared size, no checksum): it may be cut short, and nothing could
-    tell.
+    ``unverified`` marks a file nothing the user trusts has checked: its end only a
+    closed connection marked (no length, no chunked end, no declared size, no checksum),
+    so it may be cut short and nothing could tell; or a checksums file was given that
+    has no line for it (and the request names no digest), which is also logged as a
+    warning.
     """
 
     url: str

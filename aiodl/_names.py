@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import unicodedata
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from ._exceptions import UnsafePathError
+from ._http1 import field_text
 
 # Windows device names are reserved with any extension ("CON.txt" opens the console).
 _RESERVED = frozenset(
@@ -35,12 +38,13 @@ FALLBACK_NAME = "index.html"
 def sanitize_name(name: str) -> str:
     """Turn one untrusted path component into a safe file name, or raise.
 
-    Separators, control characters and characters Windows forbids become ``_``; leading
-    dots and spaces and trailing dots and spaces are stripped (no hidden or ``..`` names);
-    reserved device names get a ``_`` prefix; over-long names are truncated to 250 UTF-8
-    bytes keeping the extension. A name that is empty after this raises UnsafePathError.
+    Separators, control characters, invisible format characters and characters Windows
+    forbids become ``_``; leading dots and spaces and trailing dots and spaces are stripped
+    (no hidden or ``..`` names); reserved device names get a ``_`` prefix; over-long names
+    are truncated to 250 UTF-8 bytes keeping the extension. A name that is empty after
+    this raises UnsafePathError.
     """
-    cleaned = _CONTROL.sub("_", name)
+    cleaned = _CONTROL.sub("_", _visible(name))
     cleaned = _FORBIDDEN.sub("_", cleaned.replace("/", "_"))
     cleaned = cleaned.strip(" .")
     if not cleaned:
@@ -48,6 +52,16 @@ def sanitize_name(name: str) -> str:
     if cleaned.partition(".")[0].rstrip(" ").upper() in _RESERVED:  # "nul .txt" is NUL
         cleaned = "_" + cleaned
     return _truncate(cleaned).rstrip(" .")
+
+
+def _visible(name: str) -> str:
+    """``name`` with every format character (Unicode category Cf: bidi embeddings,
+    overrides, isolates and marks, zero-width spaces and joiners, the BOM) as ``_``: a
+    right-to-left override shows ``invoice<U+202E>fdp.exe`` as ``invoiceexe.pdf``, and a
+    name of zero-width spaces shows as nothing."""
+    if name.isascii():
+        return name
+    return "".join("_" if unicodedata.category(char) == "Cf" else char for char in name)
 
 
 def _truncate(name: str) -> str:
@@ -106,31 +120,61 @@ def name_from_content_disposition(header: str | None) -> str | None:
     Only the final component is kept: ``filename="../../etc/passwd"`` proposes ``passwd``,
     which ``sanitize_name`` then checks like any other name.
     """
+    extended, plain = _disposition_names(header)
+    return extended or plain
+
+
+def _disposition_names(header: str | None) -> tuple[str | None, str | None]:
+    """The final components of ``filename*`` and of ``filename`` (None where absent).
+
+    Header values arrive as latin-1 (each byte one character); a ``filename`` that is
+    valid UTF-8 is read as UTF-8, as curl and browsers do (``résumé.pdf`` sent as UTF-8
+    is not ``rÃ©sumÃ©.pdf``).
+    """
     if not header:
-        return None
+        return None, None
     extended = _FILENAME_STAR.search(header)
+    star = None
     if extended is not None:
         charset, encoded = extended.groups()
         try:
-            raw: str | None = unquote(encoded, encoding=charset or "utf-8", errors="replace")
+            star = unquote(encoded, encoding=charset or "utf-8", errors="replace")
         except (LookupError, UnicodeError):  # an unknown charset, or one (idna) that fails
-            raw = unquote(encoded, encoding="utf-8", errors="replace")
-    else:
-        message = Message()
-        message["content-disposition"] = header
-        raw = message.get_filename()
+            star = unquote(encoded, encoding="utf-8", errors="replace")
+    message = Message()
+    message["content-disposition"] = header
+    plain = None
+    for name, value in message.get_params(header="content-disposition") or []:
+        if name.lower() != "filename":
+            continue
+        if isinstance(value, str):
+            plain = plain or field_text(value)
+        elif star is None:  # an RFC 2231 form the pattern above does not take
+            star = collapse_rfc2231_value(value, errors="replace")
+    return _final_component(star), _final_component(plain)
+
+
+def _final_component(raw: str | None) -> str | None:
     if not raw:
         return None
-    base = posixpath.basename(raw.replace("\\", "/").rstrip("/"))
-    return base or None
+    return posixpath.basename(raw.replace("\\", "/").rstrip("/")) or None
 
 
 def choose_name(explicit: str | None, content_disposition: str | None, url: str) -> PurePosixPath:
-    """The relative target path: the caller's choice, else the server's, else the URL's."""
+    """The relative target path: the caller's choice, else the server's, else the URL's.
+
+    A ``filename*`` that sanitises to nothing is as if absent: ``filename`` (its fallback
+    in RFC 6266), else the URL's name, is used instead of failing the file.
+    """
     if explicit is not None:
         return sanitize_relative(explicit)
-    proposed = name_from_content_disposition(content_disposition) or name_from_url(url)
-    return PurePosixPath(sanitize_name(proposed))
+    extended, plain = _disposition_names(content_disposition)
+    if extended is not None:
+        try:
+            return PurePosixPath(sanitize_name(extended))
+        except UnsafePathError:
+            pass
+    return PurePosixPath(sanitize_name(plain or name_from_url(url)))
 
 
 def sharded(relative: PurePosixPath, depth: int) -> PurePosixPath:
@@ -142,6 +186,24 @@ def sharded(relative: PurePosixPath, depth: int) -> PurePosixPath:
     return PurePosixPath(*(digest[2 * level : 2 * level + 2] for level in range(depth)), relative)
 
 
+_MAX_FILE_NAME_BYTES = 255  # the common file-name limit (ext4, XFS, btrfs, tmpfs)
+_PART, _LONG_PART = ".aiodl-part", ".aiodl-part-long"
+
+
 def part_name(name: str) -> str:
-    """The in-progress sibling of a final file name."""
-    return name + ".part"
+    """The in-progress file of the final name ``name``, in the same folder (a rename
+    within one file system is atomic): ``.NAME.aiodl-part``.
+
+    Final names never start with a dot (``sanitize_name`` strips leading dots from every
+    name, a server's, a listing's and a Request's alike), so no final name is ever a part
+    file's: another file of the batch can never write to, or rename over, this one's part
+    file, and claiming the final path claims its part file too. A name too long for the
+    255-byte limit keeps its first bytes, then ``~``, 32 hex digits of its sha256 and
+    another suffix, so a long name's part file is never a short name's.
+    """
+    short = f".{name}{_PART}"
+    if len(short.encode()) <= _MAX_FILE_NAME_BYTES:
+        return short
+    tag = "~" + hashlib.sha256(name.encode()).hexdigest()[:32] + _LONG_PART
+    budget = _MAX_FILE_NAME_BYTES - 1 - len(tag)
+    return "." + name.encode()[:budget].decode(errors="ignore") + tag

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,26 +20,33 @@ from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDictProxy
 
+from ._connect import Connector, authority, failure
 from ._driver import RemoteFile, Sink
-from ._exceptions import DownloadTimeout, TransferError
+from ._exceptions import TransferError
 from ._http1 import (
     ChunkedDecoder,
     Framing,
     Head,
     HeadParser,
     ProtocolError,
-    framing,
     keeps_alive,
+    malformed,
     request,
 )
+from ._http1 import framing as body_framing
 from ._rules import mask_url
-from ._sockcopy import SocketReader, connect
+from ._sockcopy import SocketReader
 
 _Server = tuple[str, int]
 
 # What stays as written in a request target: reserved characters and "%" (already
 # encoded triplets); everything else (non-ASCII, spaces, controls) is percent-encoded.
 _URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+# A chunked body is read a MiB at a time and decoded a slice at a time: 16 KiB of
+# one-byte chunks take a few milliseconds to decode (a MiB of them, a second), and the
+# loop is given back between slices (see Pacer).
+_READ = 1 << 20
+_SLICE = 16 << 10
 
 
 @asynccontextmanager
@@ -49,12 +57,30 @@ async def translated(url: str) -> AsyncIterator[None]:
     """
     try:
         yield
-    except TimeoutError as error:
-        raise DownloadTimeout(f"timed out: {mask_url(url)}", url=mask_url(url)) from error
     except OSError as error:
-        raise TransferError(f"{type(error).__name__}: {error}", url=mask_url(url)) from error
+        raise failure(error, url) from error
     except ProtocolError as error:
-        raise TransferError(f"malformed response: {error}", url=mask_url(url)) from None
+        raise malformed(error, mask_url(url)) from None
+
+
+class Pacer:
+    """Gives the event loop back every few MiB or milliseconds of copying, whichever
+    comes first. A socket that always has data waiting never makes a read wait, so
+    without this one fast body holds the loop (and every other transfer) to its end."""
+
+    BYTES = 4 << 20
+    SECONDS = 0.002
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+        self._bytes = 0
+
+    async def tick(self, nbytes: int) -> None:
+        self._bytes += nbytes
+        if self._bytes >= self.BYTES or time.monotonic() - self._since >= self.SECONDS:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
+            self._bytes = 0
 
 
 @dataclass
@@ -67,6 +93,10 @@ class RawResponse:
     head: Head
     rest: bytes  # body bytes that came with the head
     url: str
+    framing: Framing = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.framing = body_framing(self.head)  # a body that cannot be framed: refused
 
     @property
     def status(self) -> int:
@@ -94,68 +124,65 @@ class RawBody:
 
     response: RawResponse
     info: RemoteFile
-    _framing: Framing = field(init=False)
     _left: int | None = field(init=False)  # bytes still due (None: until chunked/close ends)
     _reader: SocketReader = field(init=False)
     _decoder: ChunkedDecoder | None = field(default=None, init=False)
-    _pending: list[bytes] = field(default_factory=list, init=False)
-    _ended: bool = field(default=False, init=False)
+    _pending: memoryview = field(init=False)  # body bytes read but not yet written
+    _pacer: Pacer = field(default_factory=Pacer, init=False)
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
-        self._framing = framing(self.response.head)
-        kind, length = self._framing
+        kind, length = self.response.framing
         self._left = length if kind == "length" else (0 if kind == "empty" else None)
         expected = self._left if kind == "length" else None
         self._reader = SocketReader(self.response.sock, self.response.pool.timeout, expected)
+        self._pending = memoryview(self.response.rest)
         if kind == "chunked":
             self._decoder = ChunkedDecoder()
-            self._pending = self._decoder.feed(self.response.rest)
-        elif self.response.rest:
-            self._pending = [self.response.rest]
+            self._pending = memoryview(b"".join(self._decoder.feed(self._pending)))
 
     async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
         if self._left == 0:
-            self._ended = True
             return 0
         async with translated(self.info.url):
+            if self._decoder is not None and not self._pending:
+                await self._decode_more()
             if self._pending or self._decoder is not None:
-                return await self._copy_buffered(sink, offset, limit)
-            wanted = limit if self._left is None else min(limit, self._left)
-            moved = await self._reader.copy_to(sink, offset, wanted)
-        self._count(moved)
-        return moved
-
-    async def _copy_buffered(self, sink: Sink, offset: int, limit: int) -> int:
-        """Bytes that passed through Python: what came with the head, or a chunked body."""
-        while not self._pending and self._decoder is not None and not self._decoder.done:
-            data = await self._reader.read(1 << 20)
-            if not data:
-                break
-            self._pending = self._decoder.feed(data)
-        if self._decoder is not None and self._decoder.done and not self._pending:
-            self._ended = True
-            return 0
-        if self._left is not None:
-            limit = min(limit, self._left)  # bytes after the body are not the body's
-        chunks, total = [], 0
-        while self._pending and total < limit:
-            piece = self._pending.pop(0)
-            if total + len(piece) > limit:
-                piece, rest = piece[: limit - total], piece[limit - total :]
-                self._pending.insert(0, rest)
-            chunks.append(piece)
-            total += len(piece)
-        if chunks:
-            sink.write(offset, chunks)
-        self._count(total)
-        return total
-
-    def _count(self, moved: int) -> None:
+                moved = self._write_pending(sink, offset, limit)
+            else:
+                wanted = limit if self._left is None else min(limit, self._left)
+                moved = await self._reader.copy_to(sink, offset, wanted)
+                await self._pacer.tick(moved)
         if self._left is not None:
             self._left -= moved
-        if not moved and self._decoder is None:
-            self._ended = True  # the server closed: the end of a close-delimited body
+        return moved
+
+    async def _decode_more(self) -> None:
+        """Read and decode until body bytes come or the last chunk has; a connection that
+        ends first was cut (TransferError, retried like any cut), it did not end the body."""
+        decoder = self._decoder
+        assert decoder is not None
+        while not self._pending and not decoder.done:
+            data = await self._reader.read(_READ)
+            if not data:
+                raise TransferError(
+                    "the connection closed before the last chunk of the body",
+                    url=mask_url(self.info.url),
+                )
+            pieces, view = [], memoryview(data)
+            for start in range(0, len(view), _SLICE):
+                pieces += decoder.feed(view[start : start + _SLICE])
+                await self._pacer.tick(_SLICE)
+            self._pending = memoryview(b"".join(pieces))
+
+    def _write_pending(self, sink: Sink, offset: int, limit: int) -> int:
+        """Bytes that passed through Python: what came with the head, or a chunked body."""
+        if self._left is not None:
+            limit = min(limit, self._left)  # bytes after the body are not the body's
+        piece, self._pending = self._pending[:limit], self._pending[limit:]
+        if piece:
+            sink.write(offset, [piece])
+        return len(piece)
 
     async def aclose(self) -> None:
         """Pool the connection if its body was read to the end and it may be reused.
@@ -169,7 +196,7 @@ class RawBody:
         reusable = (
             (self._left == 0 or (self._decoder is not None and self._decoder.clean))
             and not self._pending
-            and self._framing[0] != "close"
+            and self.response.framing[0] != "close"
             and keeps_alive(self.response.head)
         )
         if reusable:
@@ -179,19 +206,19 @@ class RawBody:
 
 
 class RawPool:
-    """Idle keep-alive connections per server, and the address each name resolved to."""
+    """Idle keep-alive connections per server; new ones come from ``connector``."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, connector: Connector | None = None) -> None:
         self.timeout = timeout
         self._idle: dict[_Server, list[socket.socket]] = {}
-        self._addresses: dict[_Server, str] = {}
+        self._connector = connector or Connector()
 
     async def get(self, url: str, headers: dict[str, str]) -> RawResponse:
         """Send a GET for ``url`` and read the response head (a pooled connection that the
         server closed meanwhile is replaced once, at once)."""
         parts = urlsplit(url)
         server = (parts.hostname or "", parts.port or 80)
-        host = server[0] if server[1] == 80 else f"{server[0]}:{server[1]}"
+        host = authority(*server, default=80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         target = quote(target, safe=_URI_SAFE)  # a pasted IRI (/é.txt) goes out as ASCII
         payload = request(target, host, headers)
@@ -242,14 +269,8 @@ class RawPool:
         return None
 
     async def _connect(self, server: _Server) -> socket.socket:
-        address = self._addresses.get(server)
         async with asyncio.timeout(self.timeout):
-            if address is None:
-                found = await asyncio.get_running_loop().getaddrinfo(
-                    server[0], server[1], type=socket.SOCK_STREAM
-                )
-                address = self._addresses[server] = str(found[0][4][0])
-            return await connect(address, server[1])
+            return await self._connector.connect(*server)
 
     def release(self, server: _Server, sock: socket.socket) -> None:
         self._idle.setdefault(server, []).append(sock)

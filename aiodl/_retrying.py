@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from ._exceptions import (
+    ConnectError,
     DownloadError,
     DownloadTimeout,
     HTTPStatusError,
@@ -65,6 +66,8 @@ def _retry_delay(policy: RetryPolicy, attempt: int, error: DownloadError) -> flo
     if isinstance(error, HTTPStatusError):
         return policy.delay(attempt, error.status, error.retry_after, random.random())
     if isinstance(error, TransferError | DownloadTimeout):
+        if isinstance(error, ConnectError) and error.retries is not None:
+            policy = policy.at_most(error.retries)  # tries that cannot mend it are not made
         return policy.delay(attempt, None, None, random.random())
     return None
 

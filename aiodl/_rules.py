@@ -7,9 +7,9 @@ another origin), and masking of secrets before anything is logged or reported.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urljoin, urlsplit
 
 from ._exceptions import DownloadError
 
@@ -20,9 +20,20 @@ _CONTENT_RANGE = re.compile(
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # Headers that carry credentials whatever the caller called them.
 ALWAYS_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
-# Header and query-parameter names whose values are secrets (API keys, signatures).
-_SECRET_NAMES = re.compile(r"(pass|secret|token|key|sig|signature|credential|auth)", re.IGNORECASE)
+# Header and query-parameter names whose values are secrets (API keys, signatures,
+# session ids, Akamai's hdnts tokens), as parts of a name...
+_SECRET_NAMES = re.compile(
+    r"pass|pwd|secret|token|key|sig|credential|auth|jwt|session|sessid|hdnts", re.IGNORECASE
+)
+# ...as whole names (an OAuth ``code``; "code" inside a name is mostly a zip or country
+# code), and as a family (Google's ``X-Goog-`` headers carry keys, tokens and projects).
+_SECRET_WHOLE_NAMES = frozenset({"code", "x-jfrog-art-api"})
+_SECRET_PREFIXES = ("x-goog-",)
 MASK = "***"
+# scheme://authority, then the rest (path, query, fragment), as urlsplit cuts them.
+_AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)", re.DOTALL)
+_BRACKETED = re.compile(r"\[[^\]]*\](:[0-9]*)?")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
 
 
 @dataclass(frozen=True)
@@ -75,19 +86,59 @@ def origin(url: str) -> tuple[str, str, int]:
 
 
 def redirect_url(current: str, location: str) -> str:
-    """Resolve a Location header; refuse non-HTTP targets and HTTPS-to-HTTP downgrades."""
+    """Resolve a Location header; refuse non-HTTP targets, HTTPS-to-HTTP downgrades and
+    targets no request can be made to (no host, a bad port, a host name DNS refuses)."""
     try:
         target = urljoin(current, location.strip())
-        parts = urlsplit(target)
-        parts.port  # noqa: B018 - raises ValueError for a malformed port
-    except ValueError as error:
-        raise DownloadError(f"refusing malformed redirect target: {error}") from None
-    scheme = parts.scheme.lower()
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:  # its text may quote the user-info: not repeated
+        raise DownloadError(f"refusing malformed redirect target: {_BAD_IPV6}") from None
     if scheme not in ("http", "https"):
         raise DownloadError(f"refusing redirect to a {scheme or 'relative'} URL")
     if urlsplit(current).scheme.lower() == "https" and scheme == "http":
         raise DownloadError(f"refusing redirect from https to plain http: {mask_url(target)}")
+    problem = url_problem(target, ("http", "https"))
+    if problem is not None:
+        raise DownloadError(f"refusing redirect to {mask_url(target)}: {problem}")
     return target
+
+
+def url_problem(url: str, schemes: Collection[str]) -> str | None:
+    """What makes ``url`` unusable before any request is made, or None: a scheme not in
+    ``schemes``, no host, a port that is no number from 1 to 65535, a malformed IPv6
+    literal, a host name the resolver would refuse (an empty or over-long label: the
+    IDNA codec getaddrinfo uses raises UnicodeError for those, not a lookup failure)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:  # its text may quote the user-info: not repeated
+        return _BAD_PORT if str(error).startswith("Port") else _BAD_IPV6
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        *others, last = [f"{name}://" for name in schemes]
+        known = f"{', '.join(others)} or {last}" if others else last
+        if not scheme:
+            return f"it has no scheme (start it with {known})"
+        return f"its scheme {scheme}:// is not one aiodl speaks ({known})"
+    if port == 0:
+        return _BAD_PORT
+    return _host_problem(parts.netloc.rpartition("@")[2], parts.hostname)
+
+
+_BAD_PORT = "its port is not a number from 1 to 65535"
+_BAD_IPV6 = "its IPv6 address in brackets is malformed"
+
+
+def _host_problem(hostport: str, host: str | None) -> str | None:
+    if hostport.startswith("["):
+        return None if _BRACKETED.fullmatch(hostport) else _BAD_IPV6
+    if not host:
+        return "it has no host name"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return f"its host name {host!r} has an empty or over-long label"
+    return None
 
 
 def redirect_headers(
@@ -106,29 +157,56 @@ def redirect_headers(
 
 def looks_secret(name: str) -> bool:
     """True for header or parameter names that conventionally carry secrets."""
-    return _SECRET_NAMES.search(name) is not None
+    lowered = name.lower()
+    return (
+        _SECRET_NAMES.search(lowered) is not None
+        or lowered in _SECRET_WHOLE_NAMES
+        or lowered.startswith(_SECRET_PREFIXES)
+    )
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password and secret-looking query values replaced by ``***``."""
-    if "@" not in url and "?" not in url and "#" not in url:
+    """``url`` with its user-info and secret-looking parameter values replaced by ``***``.
+
+    ``user:password@`` keeps the user; a lone ``user@`` is masked whole, being where
+    tokens are commonly put (curl sends it as a login). Parameters are masked in the
+    query and the fragment (``&`` or ``;`` separated) and in path segments
+    (``;jsessionid=``). Never raises: a URL too broken to parse is masked as text.
+    """
+    if not any(mark in url for mark in "@?#;="):
         return url  # nothing to mask; the common case, called for every file
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    return urlunsplit(
-        (parts.scheme, netloc, parts.path, _mask_params(parts.query), _mask_params(parts.fragment))
+    match = _AUTHORITY.fullmatch(url)
+    prefix, authority, rest = match.groups() if match else ("", "", url)
+    rest, hash_mark, fragment = rest.partition("#")
+    path, question_mark, query = rest.partition("?")
+    path = "/".join(_mask_params(segment, ";") for segment in path.split("/"))
+    return (
+        f"{prefix}{_mask_userinfo(authority)}{path}"
+        f"{question_mark}{_mask_params(query, '&;')}{hash_mark}{_mask_params(fragment, '&;')}"
     )
 
 
-def _mask_params(text: str) -> str:
-    """``a=1&token=x`` with secret-looking values masked; names are compared decoded."""
-    pairs = parse_qsl(text, keep_blank_values=True)
-    if not any(looks_secret(key) for key, _ in pairs):
+def _mask_userinfo(authority: str) -> str:
+    userinfo, at, hostport = authority.rpartition("@")
+    if not userinfo:
+        return authority
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:{MASK}{at}{hostport}" if colon else f"{MASK}{at}{hostport}"
+
+
+def _mask_params(text: str, separators: str) -> str:
+    """``a=1&token=x`` with secret-looking values masked, the rest left as written;
+    names are compared decoded (``%74oken`` is ``token`` to the server)."""
+    if "=" not in text:
         return text
-    return urlencode(
-        [(key, MASK if looks_secret(key) else value) for key, value in pairs], safe="*"
-    )
+    pieces = re.split(f"([{separators}])", text)
+    for number, piece in enumerate(pieces):
+        name, equals, _ = piece.partition("=")
+        if equals and looks_secret(unquote_plus(name)):
+            pieces[number] = f"{name}={MASK}"
+    return "".join(pieces)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every URL in it masked: an exception's message may quote one."""
+    return _URL_IN_TEXT.sub(lambda match: mask_url(match.group()), text)

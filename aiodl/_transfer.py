@@ -145,7 +145,8 @@ class Transfer:
                     watcher.cancel()
         missing = sum(segment.remaining for segment in self._segments)
         if missing:  # never commit a file with a hole, whatever went wrong above
-            raise TransferError(f"{missing} bytes were left unfetched", url=self.reference.url)
+            message = f"{missing} bytes were left unfetched"
+            raise TransferError(message, url=mask_url(self.reference.url))
         return self.info.size
 
     async def _run_stream(self, probe: Body) -> int:

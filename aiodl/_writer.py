@@ -1,51 +1,42 @@
-"""The one writer: ``NAME.part`` is preallocated, filled by positional writes, checked,
+"""The one writer: a part file is preallocated, filled by positional writes, checked,
 synced and atomically renamed; until then nothing exists at the final path.
+
+The part file (``part_name``: ``.NAME.aiodl-part``) sits in the target's own folder, so
+the rename stays on one file system, under a name no final name can take. Every call
+goes through the folder's descriptor (``Folders``): a new part file is created with
+``O_EXCL | O_NOFOLLOW``; one already there is reused only if it is a plain file with a
+single link (a symlink or a hard link planted there could lead writes to a file outside
+``dest``); and right before the rename, the name must still be the file whose bytes
+were written and checked (same device and inode as the descriptor), or nothing is
+installed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import fcntl
+import logging
 import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from ._checksum import Checksum, file_digest
 from ._exceptions import DownloadError, IntegrityError, LocalFileError, UnsafePathError
+from ._folders import Folder, Folders
 from ._names import part_name
 from ._ranges import RangeSet
 
-_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+log = logging.getLogger("aiodl")
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_REOPEN = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 # A download that has run this long since its last flush is flushed (and journaled) even
 # when it is slow: a crash loses at most about this much time of a slow link's work.
 CHECKPOINT_SECONDS = 1.0
 # pwritev takes at most IOV_MAX buffers per call.
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
-
-
-def resolve_target(dest: Path, relative: PurePosixPath, checked: set[Path] | None = None) -> Path:
-    """Create parent folders and return the final path, proven to stay inside ``dest``.
-
-    ``dest`` is an absolute folder with symlinks resolved. Every folder below it must be a
-    real folder, not a symlink: server-chosen names must never lead writes (or ``mkdir``)
-    elsewhere. ``checked`` remembers folders already proven in this run, so a mirror of
-    thousands of files in one folder checks that folder once.
-    """
-    folder = dest
-    for name in relative.parts[:-1]:
-        folder = folder / name
-        if checked is not None and folder in checked:
-            continue
-        with contextlib.suppress(FileExistsError):
-            folder.mkdir()
-        if folder.is_symlink() or not folder.is_dir():
-            raise UnsafePathError(f"{relative}: {name} is not a plain folder")
-        if checked is not None:
-            checked.add(folder)
-    return folder / relative.parts[-1]
 
 
 def _is_complete(info: os.stat_result | None, size: int, modified: float | None) -> bool:
@@ -60,40 +51,72 @@ def _nanoseconds(seconds: float) -> int:
     return round(seconds * 1_000_000_000)
 
 
+def _stat_at(folder: Folder, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _holds(folder: Folder, name: str, expected: Checksum | None) -> bool:
+    """Whether the file ``name`` hashes to ``expected`` (trivially, when no digest is
+    known): a file of the right size is not the file until its digest says so."""
+    if expected is None:
+        return True
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder.fd)
+    except OSError:
+        return False  # gone or replaced meanwhile: fetch it
+    try:
+        same = file_digest(fd, expected.algorithm) == expected.hexdigest
+    finally:
+        os.close(fd)
+    if not same:
+        where, origin = folder.path / name, expected.origin
+        log.warning("%s holds other bytes than %s says; downloading it again", where, origin)
+    return same
+
+
 def open_part(
-    dest: Path,
+    folders: Folders,
     relative: PurePosixPath,
     size: int | None,
     *,
     overwrite: bool,
     modified: float | None = None,
     sync_every: int | None = None,
-    checked: set[Path] | None = None,
     keep: RangeSet | None = None,
+    expected: Checksum | None = None,
 ) -> tuple[Path, PartFile | None]:
     """The target path and its opened part file; no part file if the target is complete
-    (same size, and same modification time when the server told it). A symlink at the
-    target is refused, never followed. ``keep`` resumes: see ``PartFile.open``.
+    (same size, and same modification time when the server told it, and the digest
+    ``expected`` when one is known). A symlink at the target is refused, never followed.
+    ``keep`` resumes: see ``PartFile.open``.
 
-    Blocking (folder creation, open, preallocation): a few metadata calls for a small
-    file; the caller sends large ones to a worker thread.
+    Blocking (folder creation, open, preallocation, hashing an existing file): a few
+    metadata calls for a small file; the caller sends large ones to a worker thread.
     """
-    target = resolve_target(dest, relative, checked)
+    folder = folders.open(relative.parts[:-1])
     try:
-        existing: os.stat_result | None = target.lstat()
-    except FileNotFoundError:
-        existing = None
-    if existing is not None and stat.S_ISLNK(existing.st_mode):
-        raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
-    if not overwrite and size is not None and _is_complete(existing, size, modified):
-        return target, None
-    part = PartFile(target, sync_every)
+        name = relative.name
+        existing = _stat_at(folder, name)
+        if existing is not None and stat.S_ISLNK(existing.st_mode):
+            raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
+        complete = size is not None and _is_complete(existing, size, modified)
+        if not overwrite and complete and _holds(folder, name, expected):
+            folder.release()
+            return folder.path / name, None
+    except BaseException:
+        folder.release()
+        raise
+    part = PartFile(folder, name, sync_every)
     part.open(size, keep=keep)
-    return target, part
+    return part.target, part
 
 
 class PartFile:
-    """The in-progress file of one target, locked against a second writer.
+    """The in-progress file of one target, locked against a second writer. It holds its
+    folder (``folder``, released when the file is closed) until it is installed.
 
     With ``sync_every`` set, an ``fdatasync`` starts in a worker thread every that many
     written bytes or every ``CHECKPOINT_SECONDS``, whichever comes first: the disk flushes
@@ -102,12 +125,16 @@ class PartFile:
     before the flush began), for the resume journal.
     """
 
-    def __init__(self, target: Path, sync_every: int | None = None) -> None:
-        self.target = target
-        self.path = target.with_name(part_name(target.name))
+    def __init__(self, folder: Folder, name: str, sync_every: int | None = None) -> None:
+        self._folder: Folder | None = folder
+        self._name = name
+        self._part = part_name(name)
+        self.target = folder.path / name
+        self.path = folder.path / self._part
         self.on_durable: Callable[[RangeSet], None] | None = None
         self.reused = RangeSet()
         self._fd = -1
+        self._inode: tuple[int, int] | None = None
         self._sync_every = sync_every
         self._unsynced = 0
         self._synced_at = time.monotonic()
@@ -119,24 +146,18 @@ class PartFile:
 
         With ``keep`` (ranges a journal says are on disk), an existing part file of
         exactly ``size`` bytes is resumed: nothing is truncated and ``reused`` becomes
-        ``keep``. Anything else starts from an empty file.
+        ``keep``. Anything else starts from an empty file. On failure the part file is
+        closed (and its folder released).
         """
         try:
-            self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                raise UnsafePathError(f"{self.path} is a symlink; not following it") from None
-            raise
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            resumed = self._take(size, keep)
+        except BaseException:
             self._close()
-            raise DownloadError(f"{self.path} is being written by another process") from None
+            raise
+        if resumed is not None:
+            self.reused, self._written = resumed.copy(), resumed.copy()
+            return
         try:
-            if keep is not None and size is not None and os.fstat(self._fd).st_size == size:
-                self.reused, self._written = keep.copy(), keep.copy()
-                return
-            os.ftruncate(self._fd, 0)
             if size:
                 _preallocate(self._fd, size)
         except OSError as error:  # a full disk: the file is ours (locked), so it goes
@@ -144,6 +165,50 @@ class PartFile:
             raise LocalFileError(
                 f"reserving {size} bytes for {self.path} failed: {error.strerror}"
             ) from error
+
+    def _take(self, size: int | None, keep: RangeSet | None) -> RangeSet | None:
+        """Open and lock the part file: a new one, or the one already there if it is a
+        plain file of ours; ``keep`` when that one is resumed as it is."""
+        existing = self._open_fd(resume=keep is not None)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DownloadError(f"{self.path} is being written by another process") from None
+        if not existing:
+            return None
+        info = os.fstat(self._fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise UnsafePathError(
+                f"{self.path} is not a plain file of its own (it has another name, a hard "
+                "link); remove it and run again"
+            )
+        if keep is not None and size is not None and info.st_size == size:
+            return keep
+        os.ftruncate(self._fd, 0)
+        return None
+
+    def _open_fd(self, *, resume: bool) -> bool:
+        """Open the part file by name in its folder: created new (``O_EXCL``) unless
+        resuming, else the one already there; True for an existing one."""
+        assert self._folder is not None
+        at = self._folder.fd
+        try:
+            if not resume:
+                try:
+                    self._fd = os.open(self._part, _CREATE, 0o644, dir_fd=at)
+                    return False
+                except FileExistsError:
+                    pass  # left by an earlier run (or planted): checked before use
+            try:
+                self._fd = os.open(self._part, _REOPEN, dir_fd=at)
+                return True
+            except FileNotFoundError:
+                self._fd = os.open(self._part, _CREATE, 0o644, dir_fd=at)
+                return False
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise UnsafePathError(f"{self.path} is a symlink; not following it") from None
+            raise
 
     def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
         """Write ``chunks`` back to back at ``offset`` (positional: no shared file cursor)."""
@@ -206,17 +271,36 @@ class PartFile:
         Blocking (a worker thread's job, with ``install``); the committer flushes sealed
         files to disk, in groups, before installing them.
         """
-        actual = os.fstat(self._fd).st_size
-        if size is not None and actual != size:
-            raise IntegrityError(f"{self.path.name} holds {actual} bytes, expected {size}")
+        info = os.fstat(self._fd)
+        self._inode = (info.st_dev, info.st_ino)
+        if size is not None and info.st_size != size:
+            raise IntegrityError(f"{self.path.name} holds {info.st_size} bytes, expected {size}")
         if modified is not None:  # what a later mirror run compares against
             os.utime(self._fd, ns=(_nanoseconds(modified),) * 2)
 
     def install(self) -> None:
-        """Rename into place (atomic) and close. The folder entry is synced later, once per
-        folder (``sync_folders``): one folder fsync per batch instead of per file."""
-        os.replace(self.path, self.target)
+        """Rename into place (atomic) and close, if the part file's name is still this
+        file; the folder entry is synced later, once per folder (``sync_folders``): one
+        folder fsync per batch instead of per file."""
+        assert self._folder is not None
+        if not self._still_named():
+            raise UnsafePathError(
+                f"{self.path} was replaced by another program during the download, so "
+                f"nothing was saved at {self.target.name}; make sure nothing else writes "
+                "there and run again"
+            )
+        at = self._folder.fd
+        os.rename(self._part, self._name, src_dir_fd=at, dst_dir_fd=at)
         self._close()
+
+    def _still_named(self) -> bool:
+        """Whether the part file's name still names the file behind our descriptor."""
+        assert self._folder is not None
+        if self._inode is None:
+            info = os.fstat(self._fd)
+            self._inode = (info.st_dev, info.st_ino)
+        named = _stat_at(self._folder, self._part)
+        return named is not None and (named.st_dev, named.st_ino) == self._inode
 
     def truncate(self, size: int) -> None:
         """Cut the file to ``size``: the length of a body whose size was not announced."""
@@ -227,15 +311,21 @@ class PartFile:
         self._close()
 
     def discard(self) -> None:
-        """Remove the part file; used when its bytes cannot be trusted or reused."""
+        """Remove the part file (only if its name is still this file); used when its
+        bytes cannot be trusted or reused."""
         if self._fd >= 0:
+            assert self._folder is not None
+            if self._still_named():
+                os.unlink(self._part, dir_fd=self._folder.fd)
             self._close()
-            self.path.unlink(missing_ok=True)
 
     def _close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._folder is not None:
+            self._folder.release()
+            self._folder = None
 
 
 def _preallocate(fd: int, size: int) -> None:

@@ -4,7 +4,7 @@ from loopback servers misbehaving at random (seeded) until --minutes are up. Eac
 serves new files from tests/servers/http.py (a fault per file, from FAULTS) or
 tests/servers/ftp.py (a fault per batch), fetches them with `download_many` or `stream`,
 then fetches the failures again into the same folder (a resume). Checked for every Result:
-ok -> the file at result.path has the source's sha256 and no .part is left; failed ->
+ok -> the file at result.path has the source's sha256 and no part file is left; failed ->
 an error with a reason, and nothing at the final path. No unnamed complete file may be
 left in the folder, nothing outside it. Prints a table (saved to benchmarks/results/);
 exits 1 if a promise broke or a call raised or hung.
@@ -33,6 +33,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import aiodl  # noqa: E402
+from aiodl._names import part_name  # noqa: E402
 from tests.servers.ftp import FTPFaults, RunningFTP, running_ftp  # noqa: E402
 from tests.servers.http import FaultServer, running  # noqa: E402
 
@@ -75,6 +76,11 @@ FTP_FAULTS = ["none", "cut-short", "cut-abort", "refuse-rest", "ignore-rest", "c
               "no-mlsd", "dos-list", "hostile-listing"]  # fmt: skip
 HOSTILE = ["type=file;size=3; ..", "type=file;size=3; a/../../x", "type=dir; ..",
            "type=OS.unix=slink:/etc; etc", "type=file;size=3; \x1b[2J"]  # fmt: skip
+
+
+def part_of(path: Path) -> Path:
+    """The part file of a target (a hidden name next to it)."""
+    return path.with_name(part_name(path.name))
 
 
 def size(rng: random.Random) -> int:
@@ -225,7 +231,7 @@ class Soak:
                 break
             heal()  # FTP: the rerun finds a healthy server; HTTP keeps each file's faults
         for path in set(dest.rglob("*")) - ok_paths:
-            if path.is_file() and path.suffix != ".part" and ".aiodl" not in path.parts:
+            if path.is_file() and not path.name.startswith(".") and ".aiodl" not in path.parts:
                 self.fail(batch, f"{path} is complete but no ok Result names it")
         if outside := {p.name for p in home.iterdir()} - {"dest"}:
             self.fail(batch, f"written outside dest: {sorted(outside)}")
@@ -269,8 +275,8 @@ class Soak:
                 self.fail(batch, f"{where} failed without a reason")
             if path is not None and path.exists():
                 self.fail(batch, f"{where} failed ({error}) but {path} exists")
-            if kind == "checksum-bad" and path is not None and Path(f"{path}.part").exists():
-                self.fail(batch, f"{where}: the checksum failed but {path}.part was kept")
+            if kind == "checksum-bad" and path is not None and part_of(path).exists():
+                self.fail(batch, f"{where}: the checksum failed but {part_of(path)} was kept")
             return None
         if path is None or not path.is_file() or dest.resolve() not in path.resolve().parents:
             self.fail(batch, f"{where} ok but {path} is not a file inside dest")

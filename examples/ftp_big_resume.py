@@ -50,7 +50,7 @@ def main() -> int:
     try:
         print(f"run 1: {MIB} MiB in 8 segments, interrupted after {CUT_AFTER:.0f} s")
         asyncio.run(interrupted(url, dest))
-        part = dest / "archive.bin.part"
+        part = dest / ".archive.bin.aiodl-part"  # hidden: no downloaded name starts with "."
         print(f"  left behind: {part.name} and {dest / '.aiodl' / 'journal.sqlite'}")
         print("run 2: the same call again")
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aiodl._cli import UsageError, byte_rate, read_input
+from aiodl._names import part_name
 from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
@@ -250,7 +251,7 @@ async def test_sigint_keeps_a_resumable_part(http_server: FaultServer, tmp_path:
     _, err = await process.communicate()
     assert process.returncode == 130
     assert b"Traceback" not in err
-    assert (tmp_path / "big.bin.part").exists()
+    assert (tmp_path / part_name("big.bin")).exists()
     code, out, err2 = await run_cli("--json", "-q", "-d", str(tmp_path), url)
     assert code == 0, err2
     assert json.loads(out)["resumed"] is True

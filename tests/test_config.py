@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._config import Config
+from aiodl._config import MAX_CONNECTIONS, MAX_SPLIT, Config
 from aiodl._retry import RetryPolicy
 
 INT_OPTIONS = ["split", "connections", "per_host", "max_redirects", "min_segment_size"]
@@ -67,8 +67,8 @@ def test_float_options_reject_nan(name: str) -> None:
 
 
 @given(
-    st.integers(min_value=1, max_value=10**6),
-    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=1, max_value=MAX_SPLIT),
+    st.integers(min_value=1, max_value=MAX_CONNECTIONS),
     st.integers(min_value=0, max_value=100),
     st.floats(min_value=1e-3, max_value=1e6) | st.integers(min_value=1, max_value=10**6),
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
+from aiodl._names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 
@@ -25,7 +26,7 @@ async def test_segmented_64_mib_download_is_identical(ftp: RunningFTP, tmp_path:
     assert result.ok
     assert sha((dest / "big.bin").read_bytes()) == sha(data)
     assert ftp.log.count("REST") >= 2
-    assert not (dest / "big.bin.part").exists()
+    assert not (dest / part_name("big.bin")).exists()
 
 
 async def test_nested_path_and_login(ftp: RunningFTP, tmp_path: Path) -> None:

@@ -23,7 +23,9 @@ from aiodl._names import (
 )
 
 DEST = PurePosixPath("/dest")
-RESERVED = ["CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1", "LPT9"]
+# Every name Windows reserves: a harmless-looking one of these is rightly renamed.
+RESERVED = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+RESERVED += [f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789\u00b9\u00b2\u00b3"]
 
 # Text rich in the characters that matter: separators, dots, NUL, controls, unicode.
 nasty_chars = st.one_of(
@@ -44,7 +46,7 @@ def assert_safe_name(name: str) -> None:
     assert "/" not in name
     assert "\\" not in name
     assert "\x00" not in name
-    assert not any(unicodedata.category(char) == "Cc" for char in name), repr(name)
+    assert not any(unicodedata.category(char) in ("Cc", "Cf") for char in name), repr(name)
     assert name not in (".", "..")
     assert not name.startswith(".")
     assert not name.endswith((".", " "))  # the docstring strips trailing dots and spaces
@@ -72,9 +74,9 @@ def test_sanitize_name_is_safe_or_refused(name: str) -> None:
     )
 )
 def test_sanitize_name_keeps_harmless_names(name: str) -> None:
-    if any(unicodedata.category(char) == "Cc" for char in name):
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in name):
         return
-    if name.split(".", 1)[0].upper() in RESERVED:
+    if name.partition(".")[0].rstrip(" ").upper() in RESERVED:
         return
     assert sanitize_name(name) == name
 
@@ -249,7 +251,7 @@ def test_choose_name_from_server_is_one_safe_name(disposition: str, path: str) -
 
 
 def test_part_name() -> None:
-    assert part_name("file.iso") == "file.iso.part"
+    assert part_name("file.iso") == ".file.iso.aiodl-part"
 
 
 @given(nasty_names)
@@ -398,3 +400,67 @@ def test_content_disposition_with_any_charset_is_a_name_or_none(charset: str, en
     except UnsafePathError:
         return
     assert_safe_name(chosen.name)
+
+
+# Bidi controls and zero-width characters (issue 16.15): all of Unicode category Cf.
+INVISIBLE = (
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+    "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+)
+
+
+@given(
+    st.lists(
+        st.sampled_from(list(INVISIBLE))
+        | st.characters(categories=("Cf",))
+        | st.sampled_from(["invoice", "fdp.exe", ".", " ", "é", "a"]),
+        min_size=1,
+        max_size=30,
+    ).map("".join)
+)
+@example("invoice\u202efdp.exe")
+@example("\u200b")
+def test_no_bidi_control_or_zero_width_character_comes_out(name: str) -> None:
+    """``invoice\u202efdp.exe`` displays as ``invoiceexe.pdf``; a name of one zero-width
+    space displays as nothing: no format character survives sanitising."""
+    try:
+        cleaned = sanitize_name(name)
+    except UnsafePathError:
+        return
+    assert not any(unicodedata.category(char) == "Cf" for char in cleaned), repr(cleaned)
+    assert_safe_name(cleaned)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("invoice\u202efdp.exe", "invoice_fdp.exe"), ("\u200b", "_"),
+     ("a\u200db\ufeff.txt", "a_b_.txt"), ("\u2066x\u2069.pdf", "_x_.pdf")],
+)  # fmt: skip
+def test_format_characters_become_underscores(name: str, expected: str) -> None:
+    assert sanitize_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("attachment; filename*=UTF-8''%2E%2E; filename=\"plain.txt\"", "plain.txt"),
+        ("attachment; filename*=UTF-8''%20.%20", "from-url.bin"),
+        ("attachment; filename*=UTF-8''..", "from-url.bin"),
+    ],
+)
+def test_an_unusable_filename_star_falls_back(header: str, expected: str) -> None:
+    """A ``filename*`` that sanitises to nothing is as if absent: ``filename``, else the
+    URL's name (the file is saved, not failed)."""
+    assert choose_name(None, header, "https://h/from-url.bin") == PurePosixPath(expected)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("résumé.pdf".encode(), "résumé.pdf"), ("résumé.pdf".encode("latin-1"), "résumé.pdf"),
+     ("naïve.txt".encode(), "naïve.txt"), (b"plain.txt", "plain.txt")],
+)  # fmt: skip
+def test_a_utf8_filename_is_read_as_utf8(raw: bytes, expected: str) -> None:
+    """Header values reach the parser as latin-1 (a byte a character, on both
+    transports): a ``filename`` that is valid UTF-8 is UTF-8, otherwise latin-1."""
+    header = b'attachment; filename="' + raw + b'"'
+    assert name_from_content_disposition(header.decode("latin-1")) == expected

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
+from aiodl._names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import running_ftp
 from tests.servers.http import FaultServer
@@ -81,7 +82,7 @@ async def test_sigkill_at_random_points_then_resume(
         args = ["-s", "4", "-d", str(dest), url]
         await killed_after_a_checkpoint(args, dest, rng)
         assert not (dest / "big.bin").exists()
-        assert (dest / "big.bin.part").exists()
+        assert (dest / part_name("big.bin")).exists()
         already = len(http_server.requests_for("big.bin"))
         code, result, err = await rerun(args)
         assert code == 0, err
@@ -169,12 +170,12 @@ async def test_cancelled_download_keeps_its_part_and_resumes(
     url = http_server.add("c.bin", data, rate=RATE)
     dest = tmp_path / "d"
     await cancelled_after_a_checkpoint(url, dest, split=3)
-    assert (dest / "c.bin.part").exists()
+    assert (dest / part_name("c.bin")).exists()
     assert not (dest / "c.bin").exists()
     result = await aiodl.download(url, dest, split=3)
     assert result.resumed
     assert sha((dest / "c.bin").read_bytes()) == sha(data)
-    assert not (dest / "c.bin.part").exists()
+    assert not (dest / part_name("c.bin")).exists()
 
 
 async def test_ftp_download_resumes_with_rest_past_zero(tmp_path: Path) -> None:
@@ -221,7 +222,7 @@ async def test_second_process_on_the_same_target_fails_clearly(
     dest = tmp_path / "d"
     first = await start("-s", "2", "-d", str(dest), url)
     deadline = time.monotonic() + 20
-    while not (dest / "shared.bin.part").exists():
+    while not (dest / part_name("shared.bin")).exists():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     code, result, _ = await rerun(["-s", "2", "-d", str(dest), url])

@@ -188,7 +188,7 @@ def test_looks_secret() -> None:
     [
         ("https://user:hunter2@h/p", "https://user:***@h/p"),
         ("https://user:hunter2@h:8443/p?a=1#f", "https://user:***@h:8443/p?a=1#f"),
-        ("https://user@h/p", "https://user@h/p"),
+        ("https://user@h/p", "https://***@h/p"),  # a lone user-info is often a token
         ("https://h/p?token=abc&page=2", "https://h/p?token=***&page=2"),
         ("https://h/p?api_key=abc", "https://h/p?api_key=***"),
         ("https://h/p?X-Amz-Signature=abc&X-Amz-Date=1", "https://h/p?X-Amz-Signature=***&X-Amz-Date=1"),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import aiodl
+from aiodl._names import part_name
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer
 
@@ -31,7 +32,7 @@ def assert_saved(result: aiodl.Result, data: bytes) -> None:
     assert result.ok, result.error
     assert result.path is not None
     assert sha(result.path.read_bytes()) == sha(data)
-    assert not result.path.with_name(result.path.name + ".part").exists()
+    assert not result.path.with_name(part_name(result.path.name)).exists()
 
 
 def assert_nothing_saved(dest: Path) -> None:

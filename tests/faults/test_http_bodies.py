@@ -199,10 +199,11 @@ async def test_enormous_response_head_is_refused(
     raw_server: RawServer, tmp_path: Path, fields: list[str], message: str
 ) -> None:
     """A response head of 100 KB, or of 200 fields: refused unread past its bound, as a
-    malformed response (TransferError), nothing written."""
+    malformed response (IntegrityError: not retried), nothing written."""
     url = raw_server.add("big", whole(b"abc", *fields, "Content-Length: 3"))
     result = (await aiodl.download_many([url], tmp_path, **RETRY_ONCE))[0]
-    assert isinstance(result.error, aiodl.TransferError)
+    assert isinstance(result.error, aiodl.IntegrityError)
+    assert len(raw_server.requests_for("big")) == 1
     assert message in str(result.error)
     assert_nothing_saved(tmp_path)
 

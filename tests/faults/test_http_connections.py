@@ -10,6 +10,7 @@ import pytest
 
 import aiodl
 from aiodl._journal import Checkpoint, Journal
+from aiodl._names import part_name
 from aiodl._ranges import RangeSet
 from tests.conftest import random_bytes
 from tests.faults.test_http import FAST, MiB, assert_nothing_saved, assert_saved
@@ -98,9 +99,9 @@ async def test_hosts_behind_one_url_with_other_versions_are_never_mixed(
 
 
 def journaled_part(dest: Path, name: str, url: str, data: bytes, upto: int, etag: str) -> None:
-    """What a run stopped after a checkpoint leaves: ``NAME.part`` at full size holding
+    """What a run stopped after a checkpoint leaves: its part file at full size holding
     the first ``upto`` bytes, and a journal row saying so."""
-    (dest / f"{name}.part").write_bytes(data[:upto] + bytes(len(data) - upto))
+    (dest / part_name(name)).write_bytes(data[:upto] + bytes(len(data) - upto))
     journal = Journal(dest)
     journal.save(Checkpoint(name, url, len(data), etag, None, None, RangeSet([(0, upto)])))
     journal.close()

@@ -38,6 +38,7 @@ from typing import Any
 import pytest
 
 import aiodl
+from aiodl._names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
@@ -236,7 +237,7 @@ def symlink_case(case: str, dest: Path, outside: Path, data: bytes) -> tuple[Pat
     victim = outside / "victim"
     if case != "dangling":
         victim.write_bytes(b"keep me" if case != "same size" else bytes(len(data)))
-    link = dest / ("f.bin.part" if case == "part" else "f.bin")
+    link = dest / (part_name("f.bin") if case == "part" else "f.bin")
     link.symlink_to(victim)
     return link, victim, "f.bin"
 
@@ -371,7 +372,7 @@ async def test_power_cut_never_leaves_the_journal_ahead_of_the_data(
         assert not (dest / "big.bin").exists()
         rows = journal_rows(dest)
         for name, ranges in rows.items():
-            held = (dest / (name + ".part")).read_bytes()
+            held = (dest / part_name(name)).read_bytes()
             for start, end in ranges:
                 assert sha(held[start:end]) == sha(data[start:end]), (name, start, end)
         process = await cli("-s", "4", "-d", str(dest), url)
@@ -379,7 +380,7 @@ async def test_power_cut_never_leaves_the_journal_ahead_of_the_data(
         assert process.returncode == 0, err
         assert json.loads(out)["ok"] is True
         assert sha((dest / "big.bin").read_bytes()) == sha(data)
-        assert not (dest / "big.bin.part").exists()
+        assert not (dest / part_name("big.bin")).exists()
 
 
 async def test_disk_full_at_preallocation_leaves_no_part_and_no_open_file(
@@ -388,7 +389,7 @@ async def test_disk_full_at_preallocation_leaves_no_part_and_no_open_file(
 ) -> None:
     """A 3 MiB file (size known, so its part file is reserved with posix_fallocate) on
     a 2 MiB disk fails like a full disk during the transfer: LocalFileError naming the
-    file, ``Result.path`` where it would have been, no ``big.bin.part`` left and no
+    file, ``Result.path`` where it would have been, no part file left and no
     descriptor open; the other file of the run is saved."""
     small = random_bytes(100 * KiB)
     urls = [http_server.add("big.bin", random_bytes(3 * MiB)), http_server.add("s.bin", small)]

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 
 import aiodl
+from aiodl._names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer
@@ -115,7 +116,7 @@ async def test_a_name_that_is_only_dots_is_refused_and_nothing_is_written(
 async def test_very_long_name_is_cut_to_fit_keeping_its_extension(
     http_server: FaultServer, tmp_path: Path, source: str, char: str
 ) -> None:
-    """A 1200-byte name: the saved name and its ``.part`` fit the 255-byte limit of
+    """A 1200-byte name: the saved name and its part file's fit the 255-byte limit of
     common file systems, the cut never splits a UTF-8 character, the extension stays,
     and a digest of the whole name keeps it apart from other long names."""
     dest = tmp_path / "dest"
@@ -132,7 +133,7 @@ async def test_very_long_name_is_cut_to_fit_keeping_its_extension(
     name = result.path.name
     assert result.path.parent == dest
     assert len(name.encode()) <= 250
-    assert len((name + ".part").encode()) <= 255
+    assert len(part_name(name).encode()) <= 255
     stem, tag = name.removesuffix(".iso").rsplit("~", 1)  # ~ 8 hex digits of the whole name
     assert name.endswith(".iso")
     assert tag == hashlib.sha256(long_name.encode()).hexdigest()[:8]

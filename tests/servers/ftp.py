@@ -300,13 +300,21 @@ def running_ftp(
         server = FTPServer(("127.0.0.1", 0), handler)
         server.max_cons = 256
         server.max_cons_per_ip = max_per_ip
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"timeout": 0.05, "handle_exit": False}
-        )
-        thread.daemon = True
+        stop = threading.Event()
+        thread = threading.Thread(target=_serve_until, args=(server, stop), daemon=True)
         thread.start()
         try:
             yield RunningFTP(root, server.address[1], log, faults, trap)
         finally:
-            server.close_all()
+            stop.set()
             thread.join(timeout=5)
+
+
+def _serve_until(server: FTPServer, stop: threading.Event) -> None:
+    """Serve until ``stop``, then close everything from this same thread: closing the
+    server's poller from another thread while it polls fails that poll (EBADF)."""
+    try:
+        while not stop.is_set():
+            server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+    finally:
+        server.close_all()

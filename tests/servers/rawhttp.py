@@ -117,10 +117,10 @@ async def _not_found(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
 
 
 @asynccontextmanager
-async def running_raw() -> AsyncIterator[RawServer]:
-    """Run a ``RawServer`` on a free port of 127.0.0.1."""
+async def running_raw(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RawServer]:
+    """Run a ``RawServer`` on ``host`` at ``port`` (by default a free port of 127.0.0.1)."""
     server = RawServer()
-    listener = await asyncio.start_server(server.connection, "127.0.0.1", 0)
+    listener = await asyncio.start_server(server.connection, host, port)
     server.port = listener.sockets[0].getsockname()[1]
     try:
         yield server
