@@ -24,7 +24,17 @@ from ._exceptions import (
     TransferError,
     UnsafePathError,
 )
-from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried, Started
+from ._models import (
+    Advanced,
+    Event,
+    Failed,
+    Finished,
+    Listed,
+    Request,
+    Result,
+    Retried,
+    Started,
+)
 from ._version import __version__
 
 # A library logs, the application decides where logs go.
@@ -44,6 +54,7 @@ __all__ = [
     "Finished",
     "HTTPStatusError",
     "IntegrityError",
+    "Listed",
     "LocalFileError",
     "MirrorRejected",
     "Request",

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from ._api import stream
 from ._config import tls_verify
 from ._manifest import Manifest
 from ._mirror import is_tree_url
-from ._models import Request, Result
+from ._models import Event, Listed, Request, Result
 from ._rules import mask_url
 from ._version import __version__
 
@@ -228,12 +229,20 @@ class Tally:
         self._running: dict[int, Request] = {}  # by input position
         self._listed: set[int] = set()  # folder URLs already in the failed list
         self.ok = self.failed = self.skipped = self.fetched = 0
+        self.walks = self.listed = self.matched = 0  # folder URLs, files listed, matched
         self.failures: list[str] = []
 
     def track(self, requests: Iterator[Request]) -> Iterator[Request]:
         for position, request in enumerate(requests):
             self._running[position] = request
             yield request
+
+    def hear(self, event: Event) -> None:
+        """Count what the walks of folder URLs listed and matched."""
+        if isinstance(event, Listed):
+            self.walks += 1
+            self.listed += event.files
+            self.matched += event.matched
 
     def add(self, result: Result) -> None:
         request = self._running.get(result.index)
@@ -267,13 +276,23 @@ class Tally:
         speed = self.fetched / seconds / 2**20 if seconds > 0 else 0.0
         print(
             f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
-            f"{self.fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)",
+            f"{self.fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)"
+            + self._walked(),
             file=out,
         )
         for line in self.failures:
             print(line, file=out)
         if self.failed > len(self.failures):
             print(f"  ... and {self.failed - len(self.failures)} more failed", file=out)
+
+    def _walked(self) -> str:
+        """``; 2000 listed, 0 matched --include '*.bz2'`` when patterns chose files."""
+        args = self._args
+        chosen = [f"--include {shlex.quote(p)}" for p in args.include]
+        chosen += [f"--exclude {shlex.quote(p)}" for p in args.exclude]
+        if not (self.walks and chosen):
+            return ""
+        return f"; {self.listed} listed, {self.matched} matched {' '.join(chosen)}"
 
 
 def input_line(request: Request) -> str:
@@ -308,10 +327,24 @@ def result_json(result: Result) -> dict[str, Any]:
 async def run(
     requests: Iterator[Request], dest: str, settings: dict[str, Any], tally: Tally
 ) -> None:
-    """Download, handing each Result to the tally as its file finishes."""
-    async with contextlib.aclosing(stream(tally.track(requests), dest, **settings)) as results:
-        async for result in results:
-            tally.add(result)
+    """Download, handing each Result to the tally as its file finishes (and every event
+    to the tally and the progress bars, if shown)."""
+    with contextlib.ExitStack() as stack:
+        bars = None
+        if settings["progress"] is True:
+            from ._progress import ProgressBars  # rich is imported only to draw bars
+
+            bars = stack.enter_context(ProgressBars())
+
+        def hear(event: Event) -> None:
+            tally.hear(event)
+            if bars is not None:
+                bars.handle(event)
+
+        settings = {**settings, "progress": hear}
+        async with contextlib.aclosing(stream(tally.track(requests), dest, **settings)) as results:
+            async for result in results:
+                tally.add(result)
 
 
 def manifest_command(argv: Sequence[str]) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ._checksum import Checksum
-from ._listing import Entry
+from ._listing import Listing
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,6 @@ class Driver(Protocol):
 class TreeDriver(Driver, Protocol):
     """A driver that can also list folders (FTP), so a folder URL can be mirrored."""
 
-    async def list_folder(self, source: Source) -> list[Entry]:
+    async def list_folder(self, source: Source) -> Listing:
         """The entries of the folder ``source.url`` names (the URL ends with ``/``)."""
         ...

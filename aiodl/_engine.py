@@ -35,10 +35,10 @@ from ._folders import Folders
 from ._job import Job, Targets
 from ._journal import Journal
 from ._limits import HostLimit, Slot, limited
-from ._listing import Entry
+from ._listing import Listing
 from ._manifest import Ledger, Manifest
-from ._mirror import Found, Refused, TreeWalk, is_tree_url
-from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried
+from ._mirror import Folder, Found, Refused, TreeWalk, is_tree_url
+from ._models import Advanced, Event, Failed, Finished, Listed, Request, Result, Retried
 from ._names import sanitize_relative
 from ._retrying import ProgressHook, RetryHook, first_failure, retrying
 from ._rules import looks_secret, mask_text, mask_url, url_problem
@@ -49,6 +49,7 @@ T = TypeVar("T")
 log = logging.getLogger("aiodl")
 Sources = Iterable[str | Request] | AsyncIterable[str | Request]
 Deliver = Callable[[int, Result], Awaitable[None]]
+INLINE_LISTING = 1000  # entries a folder walk takes on the loop; more go to a thread
 
 
 def as_request(source: str | Request) -> Request:
@@ -152,12 +153,45 @@ class Engine:
             except DownloadError as error:
                 yield self._refused(request, Refused(folder.url, error))
                 continue
-            for item in walk.listed(folder, entries):
+            for item in await self._taken(walk, folder, entries):
                 if isinstance(item, Found):
                     child = Request(item.url, item.path.as_posix(), headers=request.headers)
                     yield Job(child, mask_url(item.url), listed=item.entry)
                 else:
                     yield self._refused(request, item)
+        self._walked(request, walk)
+
+    def _walked(self, request: Request, walk: TreeWalk) -> None:
+        """Tell what a folder URL's walk found: patterns that match none of the files it
+        listed are most likely wrong, so that one is a warning."""
+        url, patterns = mask_url(request.url), self._patterns()
+        if patterns and walk.files and not walk.matched:
+            log.warning("%s: %d files listed, none matched %s", url, walk.files, patterns)
+        else:
+            log.info("%s: %d files listed, %d matched", url, walk.files, walk.matched)
+        self.report(Listed(url, walk.folders, walk.files, walk.matched))
+
+    def _patterns(self) -> str:
+        """The run's include/exclude patterns as a log line shows them ("" for none)."""
+        chosen = {"include": self.config.include, "exclude": self.config.exclude}
+        return " ".join(f"{name}={list(given)!r}" for name, given in chosen.items() if given)
+
+    async def _taken(
+        self, walk: TreeWalk, folder: Folder, entries: Listing
+    ) -> list[Found | Refused]:
+        """What the walk makes of a listing; a big one in a worker thread, where sorting
+        and checking its names (seconds for 200,000), and freeing them, cannot stall the
+        transfers."""
+        if len(entries) <= INLINE_LISTING:
+            return walk.listed(folder, entries)
+
+        def take() -> list[Found | Refused]:
+            try:
+                return walk.listed(folder, entries)
+            finally:
+                entries.clear()
+
+        return await self._blocking(take)
 
     def _invalid(self, request: Request) -> DownloadError | None:
         """Why no request can be made for ``request`` (its URL or a mirror's is malformed),
@@ -176,7 +210,7 @@ class Engine:
         log.info("not fetching %s: %s", url, item.error)
         return Job(Request(item.url, headers=request.headers), url, refused=item.error)
 
-    async def _list(self, driver: TreeDriver, url: str) -> list[Entry]:
+    async def _list(self, driver: TreeDriver, url: str) -> Listing:
         """One folder listing, under the host's limits and the retry policy."""
         source = Source(url, self._headers, self._credentials, driver)
         host = self.host(url)

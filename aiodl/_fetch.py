@@ -170,8 +170,8 @@ class FileDownload:
         except BaseException:
             part.discard()
             raise
-        try:
-            return await self._fill(part, info, probe)
+        try:  # the probe's word on ranges counts: the driver may know the server refuses
+            return await self._fill(part, probe.info, probe)
         finally:
             await probe.aclose()
 
@@ -325,7 +325,7 @@ class FileDownload:
             ok=True,
             size=size,
             resumed=bool(part.reused),
-            sources={mask_url(o.url): o.moved for o in self._origins if o.moved},
+            sources={mask_url(o.url): o.delivered.total for o in self._origins if o.delivered},
             unverified=(info.unframed and job.request.size is None and not self._verified)
             or self._expected.unlisted(job.url, self._saved()),
         )

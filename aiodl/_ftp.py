@@ -5,16 +5,19 @@ plain sockets opened here: EPSV first, PASV when refused, always to the address 
 control connection reached (a PASV address is ignored, so a hostile server cannot aim us
 at a third party), and copied into the part file by ``_sockcopy`` (splice on Linux).
 Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
-write.
+write; once it has refused REST, it is asked no more in the run (its files are streams).
 
-Each open body holds one control connection (``_ftpconn``). A pooled connection the
-server has meanwhile closed is replaced once, at once, without spending a retry.
+Each open body holds one control connection (``_ftpconn``); a connection goes back to
+the pool whenever every command's final reply has been read, after a refusal too, so
+logins (which may take seconds) are not repeated. A pooled connection the server has
+meanwhile closed is replaced once, at once, without spending a retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -28,6 +31,7 @@ from ._exceptions import (
 )
 from ._ftpconn import Connection, FTPBody, LoginKey, translated
 from ._ftpcontrol import Control, ReplyError
+from ._ftplisting import Folders
 from ._ftprules import (
     Login,
     Target,
@@ -38,22 +42,11 @@ from ._ftprules import (
     parse_size,
     parse_target,
 )
-from ._listing import (
-    Entry,
-    parse_list,
-    parse_mlsd,
-    parse_mlst,
-    parse_modify,
-    parse_nlst,
-    split_lines,
-)
+from ._listing import Listing, parse_mlst, parse_modify
 from ._rules import mask_url
 from ._sockcopy import SocketReader, connect
 
 T = TypeVar("T")
-BLOCK = 1 << 20
-# A folder listing larger than this is a hostile server, not a folder (~2 million names).
-MAX_LISTING = 256 << 20
 
 
 class FTPDriver:
@@ -75,8 +68,10 @@ class FTPDriver:
         self._netrc = netrc
         self._idle: dict[LoginKey, list[Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
-        self._no_mlsd: set[tuple[str, int]] = set()
+        self._folders = Folders(self._passive, self._stat)
         self._no_size: set[tuple[str, int]] = set()
+        self._rest: dict[tuple[str, int], bool] = {}  # answered REST with 350, or refused it
+        self._rest_asked: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def open(
         self, source: Source, start: int, end: int | None, known: RemoteFile | None
@@ -87,21 +82,35 @@ class FTPDriver:
             if known is None:
                 info = await self._describe(connection, source.url, target.path)
             else:
-                info = known
+                info = self._ranged_here(connection, known)
                 if start:  # a later segment, or a resumed file: still the same version?
                     await self._same_version(connection, target.path, known)
             expected = None if info.size is None else (end or info.size) - start
-            data = await self._retrieve(connection, target.path, start, expected)
+            try:
+                data = await self._retrieve(connection, target.path, start, expected)
+            except ReplyError as error:
+                raise await self._refused_file(connection, source.url, target.path, error) from None
             return FTPBody(self, connection, data, info, start)
 
         return await self._using(source.url, target, retrieve, keep=True)
 
-    async def list_folder(self, source: Source) -> list[Entry]:
-        """The entries of the folder ``source.url`` names: MLSD, else LIST, else NLST."""
+    async def _refused_file(
+        self, connection: Connection, url: str, path: str, error: ReplyError
+    ) -> Exception:
+        """What a refused RETR means: a URL naming a folder gets a hint (a 550 there says
+        "not a plain file"), anything else is the server's reply."""
+        if error.reply.code == "550" and await self._folders.is_folder(connection, path):
+            masked = mask_url(url)
+            return FTPError(f"{masked} is a folder: add a '/' at its end to mirror it", url=masked)
+        return error
+
+    async def list_folder(self, source: Source) -> Listing:
+        """The entries of the folder ``source.url`` names, once it is known to be one."""
         target = parse_target(source.url, self._auth, self._netrc)
 
-        async def entries(connection: Connection) -> list[Entry]:
-            return await self._list(connection, target.path)
+        async def entries(connection: Connection) -> Listing:
+            await self._folders.check(connection, source.url, target.path)
+            return await self._folders.entries(connection, target.path)
 
         return await self._using(source.url, target, entries, keep=False)
 
@@ -138,7 +147,7 @@ class FTPDriver:
             async with translated(url):
                 result = await action(connection)
         except BaseException:
-            self.discard(connection)
+            self.release(connection)  # a refusal (550, REST 502) leaves it usable
             raise
         if not keep:
             self.release(connection)
@@ -183,15 +192,25 @@ class FTPDriver:
         return error
 
     def release(self, connection: Connection) -> None:
-        self._idle.setdefault(connection.login, []).append(connection)
-
-    def discard(self, connection: Connection) -> None:
-        connection.control.close()
+        """Pool a connection that can serve the next command: open, and every command's
+        final reply read (else a later command would read an earlier one's reply)."""
+        control = connection.control
+        if control.alive and control.settled:
+            self._idle.setdefault(connection.login, []).append(connection)
+        else:
+            control.close()
 
     async def _describe(self, connection: Connection, url: str, path: str) -> RemoteFile:
         """Size and modification time; no size means one stream to the end of the data."""
         size, modified = await self._stat(connection, path)
-        return RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
+        info = RemoteFile(url=url, size=size, ranged=size is not None, modified=modified)
+        return self._ranged_here(connection, info)
+
+    def _ranged_here(self, connection: Connection, info: RemoteFile) -> RemoteFile:
+        """``info``, not ranged on a server that refused REST: one stream from the start."""
+        if info.ranged and self._rest.get(connection.server) is False:
+            return dataclasses.replace(info, ranged=False)
+        return info
 
     async def _same_version(self, connection: Connection, path: str, known: RemoteFile) -> None:
         """Refuse to add bytes of another version: the size and time must not have changed."""
@@ -218,9 +237,23 @@ class FTPDriver:
     async def _retrieve(
         self, connection: Connection, path: str, start: int, expected: int | None
     ) -> SocketReader:
-        """REST (when ``start``) and RETR on a new data connection that will bring about
-        ``expected`` bytes. A server that refuses REST makes the file one stream
-        (RangeIgnored)."""
+        """RETR (after ``REST start`` when ``start``) on a new data connection that will
+        bring about ``expected`` bytes. The first REST to a server goes alone, the other
+        segments wait for its verdict: a server that refuses it is asked no more."""
+        server = connection.server
+        if start and server not in self._rest:
+            async with self._rest_asked.setdefault(server, asyncio.Lock()):
+                if server not in self._rest:
+                    return await self._retr(connection, path, start, expected)
+        if start and not self._rest[server]:
+            raise RangeIgnored("the server refused REST earlier in this run")
+        return await self._retr(connection, path, start, expected)
+
+    async def _retr(
+        self, connection: Connection, path: str, start: int, expected: int | None
+    ) -> SocketReader:
+        """A server that refuses REST makes the file one stream (RangeIgnored), and a
+        refusal for good (5xx) is remembered."""
         control = connection.control
         retrieve = f"RETR {path}"
         data = await self._passive(connection, [f"REST {start}"] if start else [retrieve], expected)
@@ -228,7 +261,10 @@ class FTPDriver:
             if start:  # RETR only once REST is taken: a refused REST must not start a stream
                 reply = await control.reply()
                 if not reply.is_a("350"):
+                    if reply.is_a("5"):
+                        self._rest[connection.server] = False
                     raise RangeIgnored(f"REST refused: {reply.code} {reply.text}")
+                self._rest[connection.server] = True
                 control.send(retrieve)
             Control.check(await control.reply(), "1")
         except BaseException:
@@ -269,44 +305,6 @@ class FTPDriver:
                 data.close()
                 raise
         return data
-
-    async def _list(self, connection: Connection, path: str) -> list[Entry]:
-        server = connection.server
-        if server not in self._no_mlsd:
-            try:
-                return parse_mlsd(await self._listing(connection, "MLSD", path))
-            except ReplyError as error:
-                if not is_unsupported(error.reply.code):
-                    raise
-                self._no_mlsd.add(server)
-        entries = parse_list(await self._listing(connection, "LIST", path))
-        if entries is not None:
-            return entries
-        names = parse_nlst(await self._listing(connection, "NLST", path))
-        return [await self._nlst_entry(connection, path, name) for name in names]
-
-    async def _nlst_entry(self, connection: Connection, folder: str, name: str) -> Entry:
-        """NLST gives names only: one that answers SIZE is a file, the rest are folders."""
-        size, modified = await self._stat(connection, f"{folder}/{name}" if folder else name)
-        return Entry(name, "dir") if size is None else Entry(name, "file", size, modified)
-
-    async def _listing(self, connection: Connection, verb: str, path: str) -> list[str]:
-        """The lines a listing command sends over a data connection."""
-        control = connection.control
-        data = await self._passive(connection, [f"{verb} {path}".rstrip()])
-        try:
-            Control.check(await control.reply(), "1")
-            chunks: list[bytes] = []
-            total = 0
-            while chunk := await data.read(BLOCK):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > MAX_LISTING:
-                    raise FTPError(f"folder listing larger than {MAX_LISTING >> 20} MiB")
-        finally:
-            data.close()
-        Control.check(await control.reply(), "2")
-        return split_lines(b"".join(chunks))
 
     async def aclose(self) -> None:
         """Log out of every pooled connection (politely, but without waiting long)."""

@@ -77,13 +77,14 @@ class Control:
         self._protocol = protocol
         self._transport = transport
         self._seconds = seconds
+        self._unanswered = 1  # the greeting
         self.address: str = self._transport.get_extra_info("peername")[0]
 
     @classmethod
     async def open(cls, connector: Connector, host: str, port: int, seconds: float) -> Control:
         """Connect (every address of a name, as ``connector`` does) and read the greeting
-        (a ReplyError unless it is 220); connecting and every reply later must each come
-        within ``seconds``."""
+        (a ReplyError unless it is 220); connecting, the whole greeting, and every reply
+        later must each come within ``seconds``."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(seconds):
             sock = await connector.connect(host, port)
@@ -94,10 +95,7 @@ class Control:
                 raise
         control = cls(transport, protocol, seconds)
         try:
-            greeting = await control.reply()
-            while greeting.is_a("1"):  # "120 ready in a moment"
-                greeting = await control.reply()
-            control.check(greeting, "220")
+            control.check(await control.final(), "220")  # after any "120 ready in a moment"
         except BaseException:
             control.close()
             raise
@@ -111,11 +109,38 @@ class Control:
                 raise ValueError(f"refusing to send {verb} with a line break in its argument")
         payload = "".join(f"{line}\r\n" for line in lines)
         self._transport.write(payload.encode("utf-8", errors="surrogateescape"))
+        self._unanswered += len(lines)
 
     async def reply(self) -> Reply:
         """The next reply, within the timeout."""
         async with asyncio.timeout(self._seconds):
-            return await self._protocol.next_reply()
+            return await self._next()
+
+    async def final(self) -> Reply:
+        """The next reply that is not preliminary (1xx), all of them within one timeout:
+        a server repeating "120 wait" cannot hold us for ever."""
+        async with asyncio.timeout(self._seconds):
+            while (reply := await self._next()).is_a("1"):
+                pass
+        return reply
+
+    async def settle(self) -> None:
+        """Read the replies still owed, all within one timeout, so that the next command's
+        reply is its own (a RETR ended early still owes its 426)."""
+        async with asyncio.timeout(self._seconds):
+            while self._unanswered > 0:
+                await self._next()
+
+    @property
+    def settled(self) -> bool:
+        """Whether every command sent has had its final (not 1xx) reply read."""
+        return self._unanswered <= 0
+
+    async def _next(self) -> Reply:
+        reply = await self._protocol.next_reply()
+        if not reply.is_a("1"):
+            self._unanswered -= 1
+        return reply
 
     async def command(self, line: str, expected: str) -> Reply:
         """Send ``line`` and return its reply, which must start with ``expected``."""

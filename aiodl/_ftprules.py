@@ -18,6 +18,7 @@ PERMANENT = frozenset({"501", "502", "504", "530", "532", "550", "553"})
 _EPSV = re.compile(r"\((.)\1\1(\d{1,5})\1\)")
 _PASV = re.compile(r"(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})")
 _SIZE = re.compile(r"^\s*(\d{1,19})\s*$")  # 2**63 at most
+_PWD = re.compile(r'^\s*"((?:[^"]|"")*)"')
 # How servers word "you have too many sessions": 421 always, 530 only when it says so.
 _LIMIT_WORDS = re.compile(r"too many|maximum|limit|connections from", re.IGNORECASE)
 
@@ -93,6 +94,13 @@ def parse_size(reply: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def parse_pwd(reply: str) -> str | None:
+    """The folder of a 257 reply, ``"/home/x" is the current directory`` (a ``"`` inside
+    the name is doubled, RFC 959 appendix II)."""
+    match = _PWD.match(reply)
+    return match.group(1).replace('""', '"') if match and match.group(1) else None
+
+
 def is_connection_limit(code: str, text: str) -> bool:
     """True when a refused login means "too many connections", which waiting cures.
 
@@ -124,11 +132,13 @@ class ReplyParser:
 
     A multi-line reply starts ``123-`` and ends at a line ``123 ``. Anything that is not
     a reply (no code, or a line or reply too long) raises ValueError: the connection is
-    then useless and is dropped.
+    then useless and is dropped. Every line of a reply counts against its limits, empty
+    ones too (a line break is a byte, and a line is a line).
     """
 
     MAX_LINE = 64 << 10
     MAX_REPLY = 1 << 20
+    MAX_LINES = 10_000  # a FEAT or a welcome banner is tens of lines
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -137,13 +147,16 @@ class ReplyParser:
         self._code = ""
 
     def feed(self, data: bytes) -> list[Reply]:
-        self._buffer += data
+        buffer = self._buffer + data
         replies = []
-        while (end := self._buffer.find(b"\n")) >= 0:
-            raw, self._buffer = self._buffer[:end], self._buffer[end + 1 :]
+        start = 0  # lines are cut by position: slicing the rest off each time was quadratic
+        while (end := buffer.find(b"\n", start)) >= 0:
+            raw = buffer[start:end]
+            start = end + 1
             reply = self._line(raw.rstrip(b"\r").decode("utf-8", errors="replace"))
             if reply is not None:
                 replies.append(reply)
+        self._buffer = buffer[start:]
         if len(self._buffer) > self.MAX_LINE:
             raise ValueError("reply line too long")
         return replies
@@ -155,14 +168,14 @@ class ReplyParser:
                 raise ValueError(f"not an FTP reply: {line[:80]!r}")
             if mark != "-":
                 return Reply(code, text)
-            self._code, self._lines, self._size = code, [text], len(text)
+            self._code, self._lines, self._size = code, [text], len(line) + 1
             return None
         if line[:3] == self._code and line[3:4] in ("", " "):
             reply = Reply(self._code, "\n".join([*self._lines, line[4:]]))
             self._code, self._lines = "", []
             return reply
         self._lines.append(line)
-        self._size += len(line)
-        if self._size > self.MAX_REPLY:
+        self._size += len(line) + 1
+        if self._size > self.MAX_REPLY or len(self._lines) > self.MAX_LINES:
             raise ValueError("multi-line reply too long")
         return None

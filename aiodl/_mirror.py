@@ -7,22 +7,26 @@ goes on, so the first download starts after the first listing, not after the las
 
 Every listed name is untrusted: it passes ``sanitize_listed_name`` before it becomes part
 of a local path, symlinks are refused (a link can point anywhere on the server and loops
-forever), and the depth is bounded so a hostile server cannot walk us down without end.
+forever), and the depth and the number of folders are bounded so a hostile server cannot
+walk us down, or across, without end.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from ._exceptions import DownloadError, UnsafePathError
-from ._listing import Entry
+from ._listing import Entry, Listing
 from ._names import sanitize_listed_name
 
 MAX_DEPTH = 64
+# Folders one walk may list: a hostile tree of two subfolders per level would otherwise
+# keep a run listing for ever (depth alone does not bound it: 2**64 folders).
+MAX_FOLDERS = 100_000
 _HERE = PurePosixPath()
 
 
@@ -100,12 +104,16 @@ class TreeWalk:
         self._include = tuple(include)
         self._exclude = tuple(exclude)
         self._todo = [Folder(root_url, _HERE)]
+        self._found_folders = 1  # found so far, the root included
+        self._max_folders = MAX_FOLDERS
+        self._cap_reached = False
+        self.folders = self.files = self.matched = 0  # listed, files in them, files taken
 
     def next_folder(self) -> Folder | None:
         """The next folder to list, or None when the walk is complete."""
         return self._todo.pop() if self._todo else None
 
-    def listed(self, folder: Folder, entries: Sequence[Entry]) -> list[Found | Refused]:
+    def listed(self, folder: Folder, entries: Iterable[Entry]) -> list[Found | Refused]:
         """Take ``folder``'s entries: queue its subfolders, return its files and refusals.
 
         Entries are taken in name order, so results and the walk do not depend on the
@@ -114,7 +122,9 @@ class TreeWalk:
         out: list[Found | Refused] = []
         subfolders: list[Folder] = []
         seen: set[str] = set()
-        for entry in sorted(entries, key=lambda entry: entry.name):
+        self.folders += 1
+        for entry in Listing.of(entries).by_name():
+            self.files += entry.kind == "file"
             try:
                 item = self._take(folder, entry, seen)
             except UnsafePathError as error:
@@ -123,9 +133,30 @@ class TreeWalk:
             if isinstance(item, Folder):
                 subfolders.append(item)
             elif item is not None:
+                self.matched += 1
                 out.append(item)
-        self._todo.extend(reversed(subfolders))  # popped from the end: listing order
+        kept = self._within_cap(subfolders)
+        if len(kept) < len(subfolders) and not self._cap_reached:
+            out.append(self._capped(subfolders[len(kept)]))
+        self._todo.extend(reversed(kept))  # popped from the end: listing order
         return out
+
+    def _within_cap(self, subfolders: list[Folder]) -> list[Folder]:
+        """The subfolders that still fit under the walk's folder cap."""
+        room = max(0, self._max_folders - self._found_folders)
+        kept = subfolders[:room]
+        self._found_folders += len(kept)
+        return kept
+
+    def _capped(self, first: Folder) -> Refused:
+        """The one failure of a walk that reached its cap, told once (at ``first``, the
+        first folder left out): the files found so far are still fetched."""
+        self._cap_reached = True
+        error = DownloadError(
+            f"not listed: the walk reached its limit of {self._max_folders} folders; "
+            "mirror the folders below it with URLs of their own"
+        )
+        return Refused(first.url, error)
 
     def _take(self, folder: Folder, entry: Entry, seen: set[str]) -> Found | Folder | None:
         """What ``entry`` becomes: a file to fetch, a folder to list, or nothing.

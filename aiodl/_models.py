@@ -122,4 +122,16 @@ class Failed:
     result: Result
 
 
-Event = Started | Advanced | Retried | Finished | Failed
+@dataclass(frozen=True)
+class Listed:
+    """The walk of folder URL ``url`` (masked) is done: it listed ``folders`` folders
+    holding ``files`` files, of which ``matched`` passed ``include``/``exclude`` and are
+    fetched (their Results tell how that went)."""
+
+    url: str
+    folders: int
+    files: int
+    matched: int
+
+
+Event = Started | Advanced | Retried | Finished | Failed | Listed

@@ -92,6 +92,7 @@ class Transfer:
     _meters: dict[Segment, tuple[float, int]] = dataclasses.field(default_factory=dict)
     _group: asyncio.TaskGroup | None = None
     _contacts: dict[Origin, asyncio.Lock] = dataclasses.field(default_factory=dict)
+    _reported: int = 0  # bytes told to on_progress, net
 
     @property
     def reference(self) -> Origin:
@@ -105,6 +106,7 @@ class Transfer:
             except RangeIgnored:
                 self.info = dataclasses.replace(self.info, ranged=False)
                 self.part.restart()  # a stream from byte 0 reuses nothing
+                self._advance(-self._reported)  # its bytes are counted again as they come
                 for origin in self.origins:
                     origin.delivered = RangeSet()
                 self.reference.known = self.info  # asked for without a range from now on
@@ -412,5 +414,6 @@ class Transfer:
             )
 
     def _advance(self, nbytes: int) -> None:
+        self._reported += nbytes
         if self.on_progress is not None:
             self.on_progress(nbytes)

@@ -157,3 +157,12 @@ def test_reply_parser_never_fails_otherwise(data: bytes) -> None:
 @example(5000)  # found by fuzzing: int() raised ValueError (the driver made it an FTPError)
 def test_size_reply_with_a_huge_number_is_no_size(digits: int) -> None:
     assert parse_size("1" * digits) is None
+
+
+def test_reply_parser_counts_empty_lines_against_its_limits() -> None:
+    """Empty lines carry no text but cost a line each: a reply of nothing but them is cut
+    off by the line count, long before the byte limit."""
+    empty = b"220-welcome\r\n" + b"\r\n" * ReplyParser.MAX_LINES
+    assert len(empty) < ReplyParser.MAX_REPLY
+    with pytest.raises(ValueError, match="reply too long"):
+        ReplyParser().feed(empty)

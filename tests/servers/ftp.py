@@ -40,6 +40,9 @@ class FTPFaults:
     rate: int = 0  # bytes per second for the whole server (it sleeps while serving files)
     list_style: Literal["unix", "dos"] = "unix"
     listings: dict[str, list[str]] = field(default_factory=dict)  # MLSD/LIST lines per path
+    # After a RETR's data connection closes: reply as usual, send nothing, or hang up.
+    final_reply: Literal["send", "withhold", "hang_up"] = "send"
+    login_delay: float = 0.0  # seconds the server (its one thread) sleeps before each PASS
 
     def take_cut(self, start: int) -> int | None:
         """The offset a RETR from ``start`` stops at, if the cut fires for it."""
@@ -56,6 +59,7 @@ class FTPLog:
 
     commands: list[str] = field(default_factory=list)
     data_connections: int = 0
+    control_connections: int = 0
     refused: int = 0  # connections turned away with "421 too many connections"
 
     def count(self, verb: str) -> int:
@@ -169,6 +173,13 @@ def _handler(log: FTPLog, faults: FTPFaults, authorizer: DummyAuthorizer) -> typ
             else:
                 super().pre_process_command(line, cmd, arg)
 
+        def on_connect(self) -> None:
+            log.control_connections += 1
+
+        def ftp_PASS(self, line: str) -> Any:
+            time.sleep(faults.login_delay)  # a slow password hash (argon2, say)
+            return super().ftp_PASS(line)
+
         def ftp_RETR(self, file: str) -> Any:
             if faults.ignore_rest:
                 self._restart_position = 0
@@ -190,6 +201,11 @@ def _handler(log: FTPLog, faults: FTPFaults, authorizer: DummyAuthorizer) -> typ
         def _synthetic(self, path: str) -> list[str] | None:
             return faults.listings.get(self.fs.fs2ftp(path))
 
+        def ftp_CWD(self, path: str) -> Any:
+            if self._synthetic(path) is not None and not Path(path).is_dir():
+                return self.respond("250 Entered a folder that only a listing holds.")
+            return super().ftp_CWD(path)
+
         def ftp_MLSD(self, path: str) -> Any:
             lines = self._synthetic(path)
             return (
@@ -208,6 +224,14 @@ def _handler(log: FTPLog, faults: FTPFaults, authorizer: DummyAuthorizer) -> typ
         def __init__(self, sock: Any, cmd_channel: Any) -> None:
             log.data_connections += 1
             super().__init__(sock, cmd_channel)
+
+        def close(self) -> None:
+            cut_off = self.cmd == "RETR" and faults.final_reply != "send" and not self._closed
+            if cut_off:
+                self._resp = None
+            super().close()
+            if cut_off and faults.final_reply == "hang_up":
+                self.cmd_channel.close()
 
     FaultyHandler.dtp_handler = CountingDTP
     FaultyHandler.authorizer = authorizer

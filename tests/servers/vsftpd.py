@@ -32,7 +32,9 @@ def _user() -> str:
         return "nobody"
 
 
-def render_config(root: Path, empty: Path, port: int, max_per_ip: int = 200) -> str:
+def render_config(
+    root: Path, empty: Path, port: int, max_per_ip: int = 200, extra: str = ""
+) -> str:
     """vsftpd.conf for a loopback, anonymous, read-only server tuned for throughput.
 
     Why the less obvious lines: vsftpd chroots anonymous sessions into anon_root and refuses
@@ -61,7 +63,7 @@ use_sendfile=YES
 xferlog_enable=NO
 dirmessage_enable=NO
 secure_chroot_dir={empty}
-"""
+{extra}"""
 
 
 def _free_port() -> int:
@@ -135,12 +137,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(root: Path, work: Path, *, max_per_ip: int = 200) -> Iterator[int]:
+def serve(root: Path, work: Path, *, max_per_ip: int = 200, extra: str = "") -> Iterator[int]:
     """Serve `root` read-only to anonymous FTP on 127.0.0.1 for the block; yields the port.
 
     `root` must not be writable by the session user (vsftpd refuses otherwise). Config, log
-    and the empty chroot dir go into `work`. A session of its own keeps a Ctrl-C from reaching
-    vsftpd before the finally clause stops it.
+    and the empty chroot dir go into `work`; `extra` is more config lines. A session of
+    its own keeps a Ctrl-C from reaching vsftpd before the finally clause stops it.
     """
     work.mkdir(parents=True, exist_ok=True)
     empty = work / "vsftpd-empty"
@@ -148,7 +150,7 @@ def serve(root: Path, work: Path, *, max_per_ip: int = 200) -> Iterator[int]:
     empty.chmod(0o755)
     port = _free_port()
     conf = work / "vsftpd.conf"
-    conf.write_text(render_config(root.resolve(), empty.resolve(), port, max_per_ip))
+    conf.write_text(render_config(root.resolve(), empty.resolve(), port, max_per_ip, extra))
     log = work / "vsftpd.log"
     with log.open("wb") as out:
         # vsftpd writes "500 OOPS: ..." to fd 0, where an inetd-style session's socket would
