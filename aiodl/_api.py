@@ -167,12 +167,20 @@ async def load_sums(source: str | os.PathLike[str], settings: Config) -> dict[st
     if "://" not in where:
         return parse_sums(await loop.run_in_executor(None, _read, Path(where)), Path(where).name)
     with tempfile.TemporaryDirectory() as folder:
-        quiet = dataclasses.replace(settings, checksums=None, progress=False)
-        [result] = await download_many([Request(where, "sums")], folder, config=quiet)
-        if result.error is not None:
+        [result] = await download_many([Request(where, "sums")], folder, config=_aside(settings))
+        if result.error is not None or result.path is None:
             raise ValueError(f"checksums file unusable: {result.error}")
-        text = await loop.run_in_executor(None, _read, Path(folder, "sums"))
+        text = await loop.run_in_executor(None, _read, result.path)
     return parse_sums(text, PurePosixPath(urlsplit(where).path).name)
+
+
+def _aside(settings: Config) -> Config:
+    """The run's connection settings (timeouts, logins, TLS, limits) without what shapes
+    the run itself: the sums file is no file of the job, so it gets no shard folder, no
+    manifest row, no progress and no checksum of its own."""
+    return dataclasses.replace(
+        settings, checksums=None, progress=False, shard=0, manifest=None, include=(), exclude=()
+    )
 
 
 def _read(path: Path) -> str:
