@@ -86,6 +86,7 @@ async def stream(
 async def _run(
     sources: Sources, dest: str | os.PathLike[str], settings: Config, deliver: Deliver
 ) -> None:
+    _refuse_lone_url(sources)
     folder = default_dest(dest)
     async with AsyncExitStack() as stack:
         if settings.progress is True:
@@ -98,6 +99,16 @@ async def _run(
         drivers = _Drivers(settings, logins)
         stack.push_async_callback(drivers.aclose)
         await Engine(settings, folder, drivers, sums, logins).run(sources, deliver)
+
+
+def _refuse_lone_url(sources: object) -> None:
+    """A string or bytes is iterable too: as ``sources`` it would be read letter by letter
+    (a failed Result per character), so it is the caller's bug, told with its fix."""
+    if isinstance(sources, str | bytes | bytearray):
+        raise TypeError(
+            f"sources must be an iterable of URLs, got one {type(sources).__name__}: "
+            "pass a list of URLs, or use aiodl.download for a single one"
+        )
 
 
 async def download(

@@ -3,10 +3,13 @@ against live local servers."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
 import pytest
+
+import aiodl
 
 from aiodl._manifest import Manifest
 from tests.servers.http import FaultServer
@@ -43,3 +46,17 @@ async def test_checksums_url_is_fetched_on_its_own_terms(
         assert [entry.url for entry in book.entries("done")] == [url]
     finally:
         book.close()
+
+
+@pytest.mark.parametrize("lone", ["http://127.0.0.1:9/f", b"http://127.0.0.1:9/f"])
+async def test_a_lone_url_as_sources_is_a_type_error(
+    lone: str | bytes, tmp_path: Path
+) -> None:
+    """A string is iterable: without the check it is read letter by letter."""
+    with pytest.raises(TypeError, match=r"pass a list of URLs, or use aiodl\.download"):
+        await aiodl.download_many(lone, tmp_path / "never")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"pass a list of URLs, or use aiodl\.download"):
+        async with contextlib.aclosing(aiodl.stream(lone, tmp_path / "never")) as results:  # type: ignore[arg-type]
+            async for _ in results:
+                pass
+    assert not (tmp_path / "never").exists()
