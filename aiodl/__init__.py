@@ -24,6 +24,7 @@ from ._exceptions import (
     UnsafePathError,
 )
 from ._models import Advanced, Event, Failed, Finished, Request, Result, Retried, Started
+from ._options import Options
 from ._version import __version__
 
 # A library logs, the application decides where logs go.
@@ -44,6 +45,7 @@ __all__ = [
     "IntegrityError",
     "LocalFileError",
     "MirrorRejected",
+    "Options",
     "Request",
     "Result",
     "Retried",

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 from urllib.parse import urlsplit
 
 from ._checksum import Checksum, parse_sums
@@ -19,18 +19,20 @@ from ._config import Config
 from ._driver import Driver
 from ._engine import Deliver, Engine, Sources, default_dest
 from ._models import Request, Result
+from ._options import Options, with_options
 
 if TYPE_CHECKING:
     from ._ftp import FTPDriver
     from ._http import HTTPDriver
 
 
+@with_options
 async def download_many(
     sources: Sources,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> list[Result]:
     """Download every source into ``dest``; one Result per source, in input order.
 
@@ -47,12 +49,13 @@ async def download_many(
     return [results[number] for number in range(len(results))]
 
 
+@with_options
 async def stream(
     sources: Sources,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> AsyncGenerator[Result, None]:
     """Download like ``download_many``, yielding each Result as soon as its file is done
     (``Result.index`` is its source's position). Nothing piles up: a consumer that stops
@@ -111,12 +114,13 @@ def _refuse_lone_url(sources: object) -> None:
         )
 
 
+@with_options
 async def download(
     source: str | Request,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> Result:
     """Download one source; raises its DownloadError if it fails."""
     [result] = await download_many([source], dest, config=config, **options)

@@ -4,13 +4,17 @@ against live local servers."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import inspect
+import pydoc
+import typing
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
 
 import aiodl
-
 from aiodl._manifest import Manifest
 from tests.servers.http import FaultServer
 from tests.test_cli import run_cli
@@ -48,15 +52,40 @@ async def test_checksums_url_is_fetched_on_its_own_terms(
         book.close()
 
 
+async def drain(results: AsyncGenerator[aiodl.Result, None]) -> None:
+    async with contextlib.aclosing(results):
+        async for _ in results:
+            pass
+
+
 @pytest.mark.parametrize("lone", ["http://127.0.0.1:9/f", b"http://127.0.0.1:9/f"])
-async def test_a_lone_url_as_sources_is_a_type_error(
-    lone: str | bytes, tmp_path: Path
-) -> None:
+async def test_a_lone_url_as_sources_is_a_type_error(lone: str | bytes, tmp_path: Path) -> None:
     """A string is iterable: without the check it is read letter by letter."""
     with pytest.raises(TypeError, match=r"pass a list of URLs, or use aiodl\.download"):
         await aiodl.download_many(lone, tmp_path / "never")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"pass a list of URLs, or use aiodl\.download"):
-        async with contextlib.aclosing(aiodl.stream(lone, tmp_path / "never")) as results:  # type: ignore[arg-type]
-            async for _ in results:
-                pass
+        await drain(aiodl.stream(lone, tmp_path / "never"))  # type: ignore[arg-type]
     assert not (tmp_path / "never").exists()
+
+
+def test_typed_options_are_configs_fields() -> None:
+    """The hand-written TypedDict never drifts from Config: same names, same types."""
+    fields = {field.name for field in dataclasses.fields(aiodl.Config)}
+    assert set(aiodl.Options.__annotations__) == fields
+    assert typing.get_type_hints(aiodl.Options) == {
+        name: hint for name, hint in typing.get_type_hints(aiodl.Config).items() if name in fields
+    }
+
+
+@pytest.mark.parametrize("function", [aiodl.download_many, aiodl.stream, aiodl.download])
+def test_help_lists_every_option_with_its_default(function: object) -> None:
+    parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
+    for field in dataclasses.fields(aiodl.Config):
+        assert parameters[field.name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert parameters[field.name].default == getattr(aiodl.Config(), field.name)
+    assert "options" not in parameters
+    assert "split: 'int' = 8" in pydoc.render_doc(function, renderer=pydoc.plaintext)
+
+
+def test_the_package_is_marked_typed() -> None:
+    assert (Path(aiodl.__file__).parent / "py.typed").is_file()
