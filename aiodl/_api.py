@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ._checksum import Checksum, parse_sums
 from ._config import Config
 from ._driver import Driver
-from ._engine import Deliver, Engine, Sources, default_dest
+from ._engine import Deliver, Engine, Sources, as_request, default_dest
 from ._models import Request, Result
 from ._options import Options, with_options
 
@@ -119,10 +119,18 @@ async def download(
     source: str | Request,
     dest: str | os.PathLike[str] = ".",
     *,
+    path: str | None = None,
     config: Config | None = None,
     **options: Unpack[Options],
 ) -> Result:
-    """Download one source; raises its DownloadError if it fails."""
+    """Download one source into the folder ``dest``; raises its DownloadError if it fails.
+
+    ``dest`` is always a folder (created if missing). The file's name below it is ``path``
+    (``"name.bin"`` or ``"sub/name.bin"``), else the Request's path, else the server's
+    Content-Disposition or the URL's last segment.
+    """
+    if path is not None:
+        source = dataclasses.replace(as_request(source), path=path)
     [result] = await download_many([source], dest, config=config, **options)
     if result.error is not None:
         raise result.error

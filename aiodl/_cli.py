@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import getpass
 import itertools
 import json
@@ -24,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ._api import stream
+from ._cliopts import UsageError, destination, single_file
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Request, Result
@@ -31,10 +31,6 @@ from ._rules import mask_url
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as given."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("urls", nargs="*", metavar="URL", help="URLs to download")
     add("-i", "--input-file", metavar="FILE", help="read URLs from FILE ('-' for stdin)")
     add("-d", "--dir", default=".", help="destination folder (default: .)")
+    add("-o", "--output", metavar="FILE", help="save the one URL as FILE (below --dir)")
     add("-s", "--split", type=int, default=8, help="max segments per file (default: 8)")
     add("-j", "--connections", type=int, default=16, help="max connections (default: 16)")
     add("--per-host", type=int, default=8, help="max connections per host (default: 8)")
@@ -165,10 +162,14 @@ def sources(args: argparse.Namespace) -> Iterator[Request]:
     first = next(requests, None)
     if first is None:
         raise UsageError("no URLs given (pass URLs or -i FILE)")
-    if args.checksum:
+    if args.checksum or args.output:
         if next(requests, None) is not None:
-            raise UsageError("--checksum names the digest of one URL; use --checksums for many")
-        return iter([dataclasses.replace(first, checksum=args.checksum)])
+            raise UsageError(
+                "--checksum names the digest of one URL; use --checksums for many"
+                if args.checksum
+                else "-o/--output names the file of one URL; use -d DIR for many"
+            )
+        return iter([single_file(first, args)])
     return itertools.chain([first], requests)
 
 
@@ -347,7 +348,7 @@ def on_cluster(
         raise UsageError("--scheduler and --dask-local need: pip install 'aiodl[dask]'") from None
     options = {k: v for k, v in settings.items() if k not in ("manifest", "progress")}
     summary = download_on_dask(
-        requests, args.dir, args.manifest,
+        requests, destination(args), args.manifest,
         scheduler=args.scheduler, local_workers=args.dask_local, **options,
     )  # fmt: skip
     if not args.quiet:
@@ -379,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))
             tally = Tally(args, failed_list)
             started = time.perf_counter()
-            asyncio.run(run(requests, args.dir, settings, tally))
+            asyncio.run(run(requests, destination(args), settings, tally))
     except (UsageError, ValueError, OSError) as error:
         parser.print_usage(sys.stderr)
         print(f"aiodl: error: {error}", file=sys.stderr)

@@ -89,3 +89,34 @@ def test_help_lists_every_option_with_its_default(function: object) -> None:
 
 def test_the_package_is_marked_typed() -> None:
     assert (Path(aiodl.__file__).parent / "py.typed").is_file()
+
+
+async def test_download_path_names_the_file(http_server: FaultServer, tmp_path: Path) -> None:
+    url = http_server.add("a.bin", b"alpha")
+    result = await aiodl.download(url, tmp_path, path="name.bin")
+    assert result.path == tmp_path / "name.bin"
+    assert (tmp_path / "name.bin").read_bytes() == b"alpha"
+
+
+async def test_output_flag_names_the_file_below_its_folder(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    """``-o DIR/NAME`` is dest DIR (below -d) and the file NAME, as curl -o and wget -O."""
+    url = http_server.add("a.bin", b"alpha")
+    code, _, err = await run_cli("-d", str(tmp_path), "-o", "out/name.bin", url)
+    assert code == 0, err
+    assert (tmp_path / "out" / "name.bin").read_bytes() == b"alpha"
+    code, _, err = await run_cli("--output", str(tmp_path / "abs.bin"), url)
+    assert code == 0, err
+    assert (tmp_path / "abs.bin").read_bytes() == b"alpha"
+
+
+async def test_output_flag_with_two_urls_is_a_usage_error(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    urls = [http_server.add(name, b"x") for name in ("a", "b")]
+    code, _, err = await run_cli("-d", str(tmp_path), "-o", "name.bin", *urls)
+    assert code == 2
+    assert "aiodl: error: -o/--output names the file of one URL" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
