@@ -28,6 +28,7 @@ from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Request, Result
 from ._rules import mask_url
+from ._terminal import log_to_terminal, printable
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -242,7 +243,7 @@ class Tally:
             return
         self.failed += 1
         if len(self.failures) < self.SHOWN_FAILURES:
-            self.failures.append(f"  failed {result.url}: {result.error}")
+            self.failures.append(printable(f"  failed {result.url}: {result.error}"))
         if self._failed_list is not None and request is not None:
             self._list_failed(result.index, request)
 
@@ -325,7 +326,8 @@ def manifest_command(argv: Sequence[str]) -> int:
                 handle.writelines(input_line(e.request()) for e in manifest.entries("failed"))
         if args.failed:
             for entry in manifest.entries("failed"):
-                print(f"{mask_url(entry.url)}\t{entry.attempts}\t{entry.reason}", flush=False)
+                line = f"{mask_url(entry.url)}\t{entry.attempts}\t{printable(entry.reason)}"
+                print(line, flush=False)
         elif not args.export:
             print(", ".join(f"{count} {state}" for state, count in manifest.counts().items()))
     finally:
@@ -369,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="aiodl: %(message)s")
+    log_to_terminal(level)
     try:
         with contextlib.ExitStack() as files:
             requests, settings = sources(args), options(args)

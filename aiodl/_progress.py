@@ -19,8 +19,10 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from ._models import Advanced, Event, Failed, Finished, Retried, Started
+from ._terminal import printable
 
 # Files smaller than this finish too fast for their own bar to help anyone.
 LARGE_FILE = 8 * 1024 * 1024
@@ -31,7 +33,7 @@ class ProgressBars:
 
     def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}", justify="left"),
+            TextColumn("{task.description}", justify="left", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -44,6 +46,7 @@ class ProgressBars:
         self._overall = self._progress.add_task("total", total=0)
         self._files: dict[int, TaskID] = {}
         self._active: set[int] = set()  # started, not finished: bounded by concurrency
+        self._urls: dict[int, str] = {}  # of the active files, for their retry lines
         self._done = 0
         self._started = 0
 
@@ -63,6 +66,7 @@ class ProgressBars:
         """Update the bars for one event."""
         if isinstance(event, Started):
             self._started += 1
+            self._urls[event.index] = event.url
             self._active.add(event.index)
             # The overall bar counts what this run fetches; bytes resumed from disk are
             # neither work nor speed.
@@ -80,7 +84,7 @@ class ProgressBars:
         elif isinstance(event, Finished | Failed):
             self._finish(event)
         elif isinstance(event, Retried):
-            self._progress.console.log(f"retry in {event.delay:.1f}s: {event.reason}")
+            self._say(f"retry {self._url(event)} in {event.delay:.1f} s: {event.reason}")
         self._progress.update(self._overall, description=self.summary)
 
     @property
@@ -99,8 +103,18 @@ class ProgressBars:
             self._active.discard(event.index)
         else:
             self._started += 1  # skipped or refused before it started: count it once
+        self._urls.pop(event.index, None)
         task = self._files.pop(event.index, None)
         if task is not None:
             self._progress.remove_task(task)
         if not event.result.ok:
-            self._progress.console.log(f"failed {event.result.url}: {event.result.error}")
+            self._say(f"failed {event.result.url}: {event.result.error}")
+
+    def _say(self, line: str) -> None:
+        """A line above the bars: server text as plain text (no markup, no escapes, no
+        highlighting), without rich's log time and source location."""
+        self._progress.console.print(Text(printable(line)), highlight=False)
+
+    def _url(self, event: Retried) -> str:
+        error_url = event.error.url if event.error is not None else None
+        return error_url or self._urls.get(event.index, f"file {event.index}")

@@ -3,11 +3,16 @@ against live local servers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hashlib
 import inspect
+import json
+import os
+import pty
 import pydoc
+import sys
 import typing
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -17,7 +22,8 @@ import pytest
 import aiodl
 from aiodl._manifest import Manifest
 from tests.servers.http import FaultServer
-from tests.test_cli import run_cli
+from tests.servers.rawhttp import RawRequest, RawServer, Responder, head
+from tests.test_cli import read_terminal, run_cli
 
 pytestmark = pytest.mark.anyio
 
@@ -120,3 +126,88 @@ async def test_output_flag_with_two_urls_is_a_usage_error(
     assert "aiodl: error: -o/--output names the file of one URL" in err
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+NASTY = "\x1b[2J\x1b]0;PWNED\x07"
+
+
+def serve_reasons(server: RawServer) -> list[str]:
+    """Two files refused with hostile reason phrases, one retried once after a third."""
+    tries = 0
+
+    def refuse(reason: str) -> Responder:
+        async def respond(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+            writer.write(head(f"404 {reason}", "Content-Length: 0"))
+            return True
+
+        return respond
+
+    async def flaky(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            writer.write(head(f"503 {NASTY}", "Retry-After: 0", "Content-Length: 0"))
+        else:
+            writer.write(head("200 OK", "Content-Length: 2") + b"ok")
+        return True
+
+    return [
+        server.add("markup", refuse("[/]")),
+        server.add("escapes", refuse(NASTY)),
+        server.add("flaky", flaky),
+    ]
+
+
+async def run_on_terminal(*args: str) -> tuple[int, str]:
+    """The CLI with stderr on a pseudo-terminal (progress bars on); what it drew there."""
+    master, slave = pty.openpty()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiodl", *args,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "200"},
+    )  # fmt: skip
+    os.close(slave)
+    terminal = asyncio.get_running_loop().run_in_executor(None, read_terminal, master)
+    try:
+        await asyncio.wait_for(process.wait(), timeout=60)  # a guard: a hang fails, not stalls
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    screen = (await terminal).decode(errors="replace")
+    os.close(master)
+    assert process.returncode is not None
+    return process.returncode, screen
+
+
+def assert_escaped(screen: str) -> None:
+    assert "Traceback" not in screen
+    assert "MarkupError" not in screen
+    assert "\x1b]0;" not in screen  # no title change: no OSC sequence at all
+    assert "\x07" not in screen
+    assert "\x1b[2J" not in screen
+    assert r"\x1b[2J\x1b]0;PWNED\x07" in screen
+    assert "[/]" in screen
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"]])
+async def test_server_text_reaches_a_terminal_as_text(
+    raw_server: RawServer, tmp_path: Path, verbose: list[str]
+) -> None:
+    """Reason phrases are shown, never interpreted: no markup, no escape sequences, in the
+    progress bars' lines, the summary and the -v log."""
+    urls = serve_reasons(raw_server)
+    code, screen = await run_on_terminal(*verbose, "-d", str(tmp_path), *urls)
+    assert code == 1, screen
+    assert_escaped(screen)
+    assert "1 ok, 2 failed" in screen
+
+
+async def test_server_text_in_json_is_json_escaped(raw_server: RawServer, tmp_path: Path) -> None:
+    urls = serve_reasons(raw_server)
+    code, out, err = await run_cli("--json", "-v", "-d", str(tmp_path), *urls)
+    assert code == 1, err
+    assert "\x1b" not in out
+    assert "\x1b" not in err
+    errors = {line["url"]: line["error"] for line in map(json.loads, out.splitlines())}
+    assert errors[urls[0]].endswith("[/]")
+    assert errors[urls[1]].endswith(NASTY)  # JSON carries the text itself, escaped by JSON
