@@ -93,9 +93,9 @@ async def _run(
     folder = default_dest(dest)
     async with AsyncExitStack() as stack:
         if settings.progress is True:
-            from ._progress import ProgressBars  # rich is imported only to draw bars
+            from ._progress import ProgressBars, count_of  # rich only when bars are drawn
 
-            bars = stack.enter_context(ProgressBars())
+            bars = stack.enter_context(ProgressBars(files=count_of(sources)))
             settings = Config.build(settings, {"progress": bars.handle})
         sums = await load_sums(settings.checksums, settings) if settings.checksums else {}
         logins = netrc_logins(settings.netrc)

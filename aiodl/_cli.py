@@ -23,7 +23,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ._api import stream
-from ._cliopts import UsageError, destination, single_file
+from ._cliopts import (
+    Resumed,
+    UsageError,
+    count_sources,
+    destination,
+    interrupted,
+    single_file,
+)
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Request, Result
@@ -223,6 +230,7 @@ class Tally:
         self._running: dict[int, Request] = {}  # by input position
         self._listed: set[int] = set()  # folder URLs already in the failed list
         self.ok = self.failed = self.skipped = self.fetched = 0
+        self.resumed = Resumed()
         self.failures: list[str] = []
 
     def track(self, requests: Iterator[Request]) -> Iterator[Request]:
@@ -239,7 +247,7 @@ class Tally:
         if result.ok:
             self.skipped += result.skipped
             self.ok += not result.skipped
-            self.fetched += 0 if result.skipped else result.size or 0
+            self.fetched += 0 if result.skipped else self.resumed.add(result)
             return
         self.failed += 1
         if len(self.failures) < self.SHOWN_FAILURES:
@@ -261,7 +269,7 @@ class Tally:
     def summarize(self, seconds: float, out: TextIO) -> None:
         speed = self.fetched / seconds / 2**20 if seconds > 0 else 0.0
         print(
-            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped{self.resumed}; "
             f"{self.fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)",
             file=out,
         )
@@ -294,12 +302,23 @@ def result_json(result: Result) -> dict[str, Any]:
 
 
 async def run(
-    requests: Iterator[Request], dest: str, settings: dict[str, Any], tally: Tally
+    requests: Iterator[Request],
+    dest: str,
+    settings: dict[str, Any],
+    tally: Tally,
+    files: int | None = None,
 ) -> None:
-    """Download, handing each Result to the tally as its file finishes."""
-    async with contextlib.aclosing(stream(tally.track(requests), dest, **settings)) as results:
-        async for result in results:
-            tally.add(result)
+    """Download, handing each Result to the tally as its file finishes; the bars, when
+    drawn, know the ``files`` read ahead."""
+    with contextlib.ExitStack() as drawing:
+        if settings["progress"] is True:
+            from ._progress import ProgressBars
+
+            bars = drawing.enter_context(ProgressBars(files=files))
+            settings = {**settings, "progress": bars.handle}
+        async with contextlib.aclosing(stream(tally.track(requests), dest, **settings)) as results:
+            async for result in results:
+                tally.add(result)
 
 
 def manifest_command(argv: Sequence[str]) -> int:
@@ -382,13 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed_list = files.enter_context(open(args.failed_list, "w", encoding="utf-8"))
             tally = Tally(args, failed_list)
             started = time.perf_counter()
-            asyncio.run(run(requests, destination(args), settings, tally))
+            expected = count_sources(args) if settings["progress"] is True else None
+            asyncio.run(run(requests, destination(args), settings, tally, expected))
     except (UsageError, ValueError, OSError) as error:
         parser.print_usage(sys.stderr)
         print(f"aiodl: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("aiodl: interrupted", file=sys.stderr)
+        print(f"aiodl: {interrupted(destination(args))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
         tally.summarize(time.perf_counter() - started, sys.stderr)

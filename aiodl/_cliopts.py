@@ -1,13 +1,17 @@
-"""Command-line options of ``aiodl`` that need more than argparse: the one-file flags
-(``-o``, ``--checksum``) and where the run's files go."""
+"""Command-line options of ``aiodl`` that need more than argparse (the one-file flags
+``-o`` and ``--checksum``, where the run's files go, how many there are) and what the
+command tells of resuming."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
-from ._models import Request
+from ._journal import Journal
+from ._mirror import is_tree_url
+from ._models import Request, Result
 
 
 class UsageError(Exception):
@@ -27,3 +31,62 @@ def destination(args: argparse.Namespace) -> str:
     if not os.path.basename(args.output):
         raise UsageError(f"-o/--output names a file, not a folder: {args.output!r}")
     return os.path.join(str(args.dir), os.path.dirname(str(args.output)))
+
+
+def count_sources(args: argparse.Namespace) -> int | None:
+    """How many files the command line and its ``-i`` file name, read ahead so the
+    progress bars know the total; None for stdin or a folder URL (of unknown size)."""
+    if args.input_file == "-":
+        return None
+    urls = list(args.urls)
+    if args.input_file:
+        with open(args.input_file, encoding="utf-8") as lines:
+            urls += [line.split("\t", 1)[0].strip() for line in lines if _is_url_line(line)]
+    return None if any(is_tree_url(url) for url in urls) else len(urls)
+
+
+def _is_url_line(line: str) -> bool:
+    """An input line that starts a source: not blank, a comment or an indented option."""
+    return bool(line.strip()) and not line[0].isspace() and not line.startswith("#")
+
+
+class Resumed:
+    """The summary's account of resumed files: how many, bytes fetched and reused."""
+
+    def __init__(self) -> None:
+        self.files = self.fetched = self.reused = 0
+
+    def add(self, result: Result) -> int:
+        """Count a saved file; returns the bytes this run fetched of it."""
+        size = result.size or 0
+        if not result.resumed:
+            return size
+        fetched = min(sum(result.sources.values()), size)
+        self.files += 1
+        self.fetched += fetched
+        self.reused += size - fetched
+        return fetched
+
+    def __str__(self) -> str:
+        if not self.files:
+            return ""
+        return (
+            f", {self.files} resumed ({self.fetched / 2**20:.1f} MiB fetched, "
+            f"{self.reused / 2**20:.1f} MiB reused)"
+        )
+
+
+def interrupted(dest: str) -> str:
+    """What Ctrl-C left: the partial files whose bytes the journal keeps for a rerun."""
+    import sqlite3  # only an interrupted run reads its journal here
+
+    try:
+        journal = Journal(Path(dest).resolve())
+        kept = len(journal)
+        journal.close()
+    except (OSError, sqlite3.Error):
+        kept = 0
+    if not kept:
+        return "interrupted; no partial file was kept"
+    files = "file" if kept == 1 else "files"
+    return f"interrupted: {kept} partial {files} kept; run the same command to resume"

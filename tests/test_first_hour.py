@@ -12,7 +12,10 @@ import json
 import os
 import pty
 import pydoc
+import re
+import signal
 import sys
+import time
 import typing
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -211,3 +214,32 @@ async def test_server_text_in_json_is_json_escaped(raw_server: RawServer, tmp_pa
     errors = {line["url"]: line["error"] for line in map(json.loads, out.splitlines())}
     assert errors[urls[0]].endswith("[/]")
     assert errors[urls[1]].endswith(NASTY)  # JSON carries the text itself, escaped by JSON
+
+
+async def test_ctrl_c_tells_what_was_kept_and_the_rerun_what_it_reused(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = os.urandom(6 << 20)
+    url = http_server.add("big.bin", data, rate=1 << 20)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiodl", "--no-progress", "-s", "3", "-d", str(tmp_path), url,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (tmp_path / ".aiodl" / "journal.sqlite").exists():  # the first checkpoint
+        assert time.monotonic() < deadline, "no checkpoint within 20 s"
+        await asyncio.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = await process.communicate()
+    assert process.returncode == 130
+    assert "aiodl: interrupted: 1 partial file kept; run the same command to resume" in (
+        err.decode()
+    )
+    code, _, err2 = await run_cli("--no-progress", "-s", "3", "-d", str(tmp_path), url)
+    assert code == 0, err2
+    summary = re.search(r"1 resumed \(([\d.]+) MiB fetched, ([\d.]+) MiB reused\)", err2)
+    assert summary is not None, err2
+    fetched, reused = float(summary[1]), float(summary[2])
+    assert reused > 0
+    assert abs(fetched + reused - 6.0) < 0.11  # the two add up to the file (rounded)
+    assert (tmp_path / "big.bin").read_bytes() == data
