@@ -28,9 +28,13 @@ from ._cliopts import (
     UsageError,
     count_sources,
     destination,
+    integer,
     interrupted,
+    seconds,
+    setup_error,
     single_file,
 )
+from ._config import MAX_SHARD
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Request, Result
@@ -46,17 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aiodl",
         description="Download files over HTTP(S) and FTP: segmented, verified, safe. "
         "A URL ending in '/' (ftp://host/dir/) mirrors that folder's tree into --dir.",
+        epilog="aiodl manifest FILE [--failed] [--export FILE] shows what a --manifest job "
+        "recorded (see aiodl manifest --help).",
     )
     add = parser.add_argument
     add("urls", nargs="*", metavar="URL", help="URLs to download")
     add("-i", "--input-file", metavar="FILE", help="read URLs from FILE ('-' for stdin)")
     add("-d", "--dir", default=".", help="destination folder (default: .)")
     add("-o", "--output", metavar="FILE", help="save the one URL as FILE (below --dir)")
-    add("-s", "--split", type=int, default=8, help="max segments per file (default: 8)")
-    add("-j", "--connections", type=int, default=16, help="max connections (default: 16)")
-    add("--per-host", type=int, default=8, help="max connections per host (default: 8)")
-    add("--retries", type=int, default=5, help="retries per request (default: 5)")
-    add("--timeout", type=float, default=30.0, help="connect/read timeout in s (default: 30)")
+    add("-s", "--split", type=integer(1), default=8, help="max segments per file (default: 8)")
+    add("-j", "--connections", type=integer(1), default=16, help="max connections (default: 16)")
+    add("--per-host", type=integer(1), default=8, help="max connections per host (default: 8)")
+    add("--retries", type=integer(0), default=5, help="retries per request (default: 5)")
+    add("--timeout", type=seconds, default=30.0, help="connect/read timeout in s (default: 30)")
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
@@ -73,12 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--json", action="store_true", help="print one JSON object per result on stdout")
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
     add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
-    add("--max-attempts", type=int, default=3, help="runs a failed file gets (default: 3)")
+    add("--max-attempts", type=integer(1), default=3, help="runs a failed file gets (default: 3)")
     add("--max-size", metavar="SIZE", type=byte_size, help="fail files larger, e.g. 2G")
     add("--min-speed", metavar="RATE", type=byte_rate, help="replace connections slower")
-    add("--shard", type=int, default=0, metavar="N", help="spread files N folders deep (0-4)")
+    add(
+        "--shard",
+        type=integer(0, MAX_SHARD),
+        default=0,
+        metavar="N",
+        help="spread files N folders deep (0-4)",
+    )
     add("--scheduler", metavar="ADDR", help="run the --manifest job on this Dask scheduler")
-    add("--dask-local", type=int, metavar="N", help="run it on a local Dask cluster of N workers")
+    add(
+        "--dask-local",
+        type=integer(1),
+        metavar="N",
+        help="run it on a local Dask cluster of N workers",
+    )
     add("--no-progress", action="store_true", help="no progress bars")
     add("-q", "--quiet", action="store_true", help="print nothing but errors")
     add("-v", "--verbose", action="store_true", help="log each request and retry")
@@ -182,11 +199,18 @@ def sources(args: argparse.Namespace) -> Iterator[Request]:
 
 
 def _input_file(name: str | None) -> Iterator[Request]:
+    """The Requests of ``-i``; the file is opened now, so a missing one is told before
+    anything is downloaded, not once the URLs before it are."""
     if name == "-":
-        yield from read_input(iter(sys.stdin))
-    elif name:
-        with open(name, encoding="utf-8") as handle:
-            yield from read_input(iter(handle))
+        return read_input(iter(sys.stdin))
+    if not name:
+        return iter(())
+    return _lines_of(open(name, encoding="utf-8"))  # closed by _lines_of
+
+
+def _lines_of(handle: TextIO) -> Iterator[Request]:
+    with handle:
+        yield from read_input(iter(handle))
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
@@ -363,6 +387,8 @@ def on_cluster(
         raise UsageError("--scheduler and --dask-local run a --manifest job")
     if args.json or args.failed_list:
         raise UsageError("on a cluster, use 'aiodl manifest FILE --failed/--export' instead")
+    if not args.verbose:  # Dask's INFO lines, in this process and its workers
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         from .distributed import download_on_dask
     except ImportError:
@@ -403,9 +429,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.perf_counter()
             expected = count_sources(args) if settings["progress"] is True else None
             asyncio.run(run(requests, destination(args), settings, tally, expected))
-    except (UsageError, ValueError, OSError) as error:
+    except UsageError as error:
         parser.print_usage(sys.stderr)
-        print(f"aiodl: error: {error}", file=sys.stderr)
+        print(f"aiodl: error: {printable(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError) as error:  # not the command line's fault: no usage
+        print(f"aiodl: error: {printable(setup_error(error, args))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"aiodl: {interrupted(destination(args))}", file=sys.stderr)

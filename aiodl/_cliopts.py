@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ._journal import Journal
@@ -90,3 +93,53 @@ def interrupted(dest: str) -> str:
         return "interrupted; no partial file was kept"
     files = "file" if kept == 1 else "files"
     return f"interrupted: {kept} partial {files} kept; run the same command to resume"
+
+
+def integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in bounds, else an error argparse prefixes with
+    the flag's name (``argument -s/--split: must be an integer >= 1``)."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("+-").isdigit() else None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+            raise argparse.ArgumentTypeError(f"must be an integer {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def setup_error(error: OSError | ValueError, args: argparse.Namespace) -> str:
+    """One sentence for a run that could not start: what is wrong and what to do, no errno."""
+    if isinstance(error, ValueError):
+        return str(error)
+    name = str(error.filename or "")
+    if isinstance(error, FileNotFoundError) and name == args.input_file:
+        return f"no file {name}; check the path given to -i/--input-file"
+    if isinstance(error, FileExistsError | NotADirectoryError):
+        return f"{_in_the_way(name)} is a file, not a folder; pass -d a folder"
+    if isinstance(error, PermissionError):
+        return f"no permission to write {name}; choose another folder or change its permissions"
+    if error.errno == errno.EROFS:
+        return f"{name} is on a read-only file system; choose another folder"
+    return f"cannot use {name}: {(error.strerror or str(error)).lower()}"
+
+
+def _in_the_way(name: str) -> str:
+    """The file that stands where ``name`` or one of its parent folders should be."""
+    path = Path(name)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            return str(place)
+    return name

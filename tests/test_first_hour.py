@@ -243,3 +243,93 @@ async def test_ctrl_c_tells_what_was_kept_and_the_rerun_what_it_reused(
     assert reused > 0
     assert abs(fetched + reused - 6.0) < 0.11  # the two add up to the file (rounded)
     assert (tmp_path / "big.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-d", "{tmp}/afile"],
+            "aiodl: error: {tmp}/afile is a file, not a folder; pass -d a folder",
+        ),
+        (
+            ["-i", "{tmp}/nosuch.txt"],
+            "aiodl: error: no file {tmp}/nosuch.txt; check the path given to -i/--input-file",
+        ),
+        (["-d", "{tmp}/afile/below"], "aiodl: error: {tmp}/afile is a file, not a folder;"),
+    ],
+)
+async def test_setup_errors_are_one_line_without_the_usage(
+    http_server: FaultServer, tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "afile").write_text("in the way")
+    url = http_server.add("a.txt", b"a")
+    code, out, err = await run_cli(*(arg.format(tmp=tmp_path) for arg in args), url)
+    assert code == 2
+    assert err.startswith(message.format(tmp=tmp_path)), err
+    assert len(err.splitlines()) == 1, err
+    assert "usage:" not in err
+    assert "Errno" not in err
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["-s", "0"], "-s/--split: must be an integer >= 1, got '0'"),
+        (["--connections", "x"], "-j/--connections: must be an integer >= 1, got 'x'"),
+        (["--per-host", "0"], "--per-host: must be an integer >= 1"),
+        (["--retries", "-1"], "--retries: must be an integer >= 0"),
+        (["--max-attempts", "0"], "--max-attempts: must be an integer >= 1"),
+        (["--shard", "5"], "--shard: must be an integer from 0 to 4, got '5'"),
+        (["--timeout", "0"], "--timeout: must be a positive number of seconds, got '0'"),
+        (["--dask-local", "0"], "--dask-local: must be an integer >= 1"),
+    ],
+)
+async def test_option_errors_name_the_flag(args: list[str], flag: str) -> None:
+    code, _, err = await run_cli(*args, "http://127.0.0.1:9/x")
+    assert code == 2
+    assert f"aiodl: error: argument {flag}" in err
+    assert "usage: aiodl" in err  # a usage error shows the usage
+
+
+async def test_aria2_checksum_form_is_accepted(http_server: FaultServer, tmp_path: Path) -> None:
+    data = b"verified"
+    url = http_server.add("v.bin", data)
+    good = f"sha-256={hashlib.sha256(data).hexdigest()}"
+    code, _, err = await run_cli("-d", str(tmp_path), "--checksum", good, url)
+    assert code == 0, err
+    bad = f"sha-256={'0' * 64}"
+    code, _, err = await run_cli("-d", str(tmp_path / "b"), "--checksum", bad, url)
+    assert code == 1
+    assert "sha256" in err
+    assert not (tmp_path / "b" / "v.bin").exists()
+
+
+async def test_help_names_the_manifest_command() -> None:
+    code, out, _ = await run_cli("--help")
+    assert code == 0
+    assert "aiodl manifest FILE" in out
+
+
+async def test_retry_lines_name_the_url_without_a_source_location(
+    raw_server: RawServer, tmp_path: Path
+) -> None:
+    flaky = serve_reasons(raw_server)[2]
+    code, screen = await run_on_terminal("-d", str(tmp_path), flaky)
+    assert code == 0, screen
+    assert f"retry {flaky} in " in screen
+    assert "_progress.py" not in screen
+    assert ".py:" not in screen
+
+
+async def test_dask_local_keeps_dasks_info_logs_quiet(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    url = http_server.add("a.txt", b"a")
+    code, _, err = await run_cli(
+        "--dask-local", "1", "--manifest", str(tmp_path / "job.sqlite"), "-d", str(tmp_path), url
+    )
+    assert code == 0, err
+    assert err.splitlines() == [err.splitlines()[0]], err  # the summary line and nothing else
+    assert err.startswith("1 ok, 0 failed")
