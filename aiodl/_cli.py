@@ -392,7 +392,7 @@ def on_cluster(
     try:
         from .distributed import download_on_dask
     except ImportError:
-        raise UsageError("--scheduler and --dask-local need: pip install 'aiodl[dask]'") from None
+        raise UsageError("--scheduler and --dask-local need: pip install 'aiodl-downloader[dask]'") from None
     options = {k: v for k, v in settings.items() if k not in ("manifest", "progress")}
     summary = download_on_dask(
         requests, destination(args), args.manifest,

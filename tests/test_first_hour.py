@@ -14,9 +14,12 @@ import pty
 import pydoc
 import re
 import signal
+import subprocess
 import sys
 import time
 import typing
+import venv
+import zipfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -333,3 +336,29 @@ async def test_dask_local_keeps_dasks_info_logs_quiet(
     assert code == 0, err
     assert err.splitlines() == [err.splitlines()[0]], err  # the summary line and nothing else
     assert err.startswith("1 ok, 0 failed")
+
+
+@pytest.mark.packaging
+def test_a_built_wheel_installs_and_runs(tmp_path: Path) -> None:
+    """``pip wheel .`` gives a wheel (with py.typed) that a fresh venv installs, and whose
+    ``aiodl`` command runs."""
+    root = Path(__file__).resolve().parent.parent
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(root)],
+        check=True,
+        timeout=600,
+    )
+    [wheel] = wheels.glob("aiodl_downloader-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert "aiodl/py.typed" in archive.namelist()
+    fresh = tmp_path / "fresh"
+    venv.create(fresh, with_pip=True)
+    pip = [str(fresh / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, timeout=300)
+    run = subprocess.run(
+        [str(fresh / "bin" / "aiodl"), "--version"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"aiodl {aiodl.__version__}"
