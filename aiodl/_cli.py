@@ -392,7 +392,8 @@ def on_cluster(
     try:
         from .distributed import download_on_dask
     except ImportError:
-        raise UsageError("--scheduler and --dask-local need: pip install 'aiodl-downloader[dask]'") from None
+        need = "pip install 'aiodl-downloader[dask]'"
+        raise UsageError(f"--scheduler and --dask-local need: {need}") from None
     options = {k: v for k, v in settings.items() if k not in ("manifest", "progress")}
     summary = download_on_dask(
         requests, destination(args), args.manifest,
