@@ -27,8 +27,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# The suite again under Python 3.13 in its own venv (.ci/run calls it when the machine has
-# one); the wheel test ran once already under 3.11.
+# The suite again under Python 3.13 in its own venv (the wheel test runs once, under 3.11).
+# Not in .ci/run yet: under 3.13 eight tests fail (unclosed-sqlite ResourceWarnings that
+# 3.13 adds, one float rounding), to be fixed before CI runs it.
 PY313 ?= python3.13
 py313:
 	$(PY313) -m venv .venv313
