@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-smoke soak clean
+.PHONY: demo test lint typecheck pytest py313 bench bench-smoke soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The suite again under Python 3.13 in its own venv (the wheel test runs once, under 3.11).
+# Not in .ci/run yet: under 3.13 eight tests fail (unclosed-sqlite ResourceWarnings that
+# 3.13 adds, one float rounding), to be fixed before CI runs it.
+PY313 ?= python3.13
+py313:
+	$(PY313) -m venv .venv313
+	.venv313/bin/pip install --quiet -e '.[test]'
+	.venv313/bin/pytest -q -m 'not packaging'
+
 bench: $(STAMP)
 	bash benchmarks/setup.sh
 	$(BIN)/python benchmarks/run.py
@@ -45,4 +54,4 @@ soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv313 .mypy_cache .ruff_cache .pytest_cache

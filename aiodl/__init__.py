@@ -35,6 +35,7 @@ from ._models import (
     Retried,
     Started,
 )
+from ._options import Options
 from ._version import __version__
 
 # A library logs, the application decides where logs go.
@@ -57,6 +58,7 @@ __all__ = [
     "Listed",
     "LocalFileError",
     "MirrorRejected",
+    "Options",
     "Request",
     "Result",
     "Retried",

@@ -11,26 +11,28 @@ import tempfile
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 from urllib.parse import urlsplit
 
 from ._checksum import Checksum, parse_sums
 from ._config import Config
 from ._driver import Driver
-from ._engine import Deliver, Engine, Sources, default_dest
+from ._engine import Deliver, Engine, Sources, as_request, default_dest
 from ._models import Request, Result
+from ._options import Options, with_options
 
 if TYPE_CHECKING:
     from ._ftp import FTPDriver
     from ._http import HTTPDriver
 
 
+@with_options
 async def download_many(
     sources: Sources,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> list[Result]:
     """Download every source into ``dest``; one Result per source, in input order.
 
@@ -47,12 +49,13 @@ async def download_many(
     return [results[number] for number in range(len(results))]
 
 
+@with_options
 async def stream(
     sources: Sources,
     dest: str | os.PathLike[str] = ".",
     *,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> AsyncGenerator[Result, None]:
     """Download like ``download_many``, yielding each Result as soon as its file is done
     (``Result.index`` is its source's position). Nothing piles up: a consumer that stops
@@ -91,12 +94,13 @@ async def stream(
 async def _run(
     sources: Sources, dest: str | os.PathLike[str], settings: Config, deliver: Deliver
 ) -> None:
+    _refuse_lone_url(sources)
     folder = default_dest(dest)
     async with AsyncExitStack() as stack:
         if settings.progress is True:
-            from ._progress import ProgressBars  # rich is imported only to draw bars
+            from ._progress import ProgressBars, count_of  # rich only when bars are drawn
 
-            bars = stack.enter_context(ProgressBars())
+            bars = stack.enter_context(ProgressBars(files=count_of(sources)))
             settings = Config.build(settings, {"progress": bars.handle})
         sums = await load_sums(settings.checksums, settings) if settings.checksums else {}
         logins = netrc_logins(settings.netrc)
@@ -105,14 +109,33 @@ async def _run(
         await Engine(settings, folder, drivers, sums, logins).run(sources, deliver)
 
 
+def _refuse_lone_url(sources: object) -> None:
+    """A string or bytes is iterable too: as ``sources`` it would be read letter by letter
+    (a failed Result per character), so it is the caller's bug, told with its fix."""
+    if isinstance(sources, str | bytes | bytearray):
+        raise TypeError(
+            f"sources must be an iterable of URLs, got one {type(sources).__name__}: "
+            "pass a list of URLs, or use aiodl.download for a single one"
+        )
+
+
+@with_options
 async def download(
     source: str | Request,
     dest: str | os.PathLike[str] = ".",
     *,
+    path: str | None = None,
     config: Config | None = None,
-    **options: Any,
+    **options: Unpack[Options],
 ) -> Result:
-    """Download one source; raises its DownloadError if it fails."""
+    """Download one source into the folder ``dest``; raises its DownloadError if it fails.
+
+    ``dest`` is always a folder (created if missing). The file's name below it is ``path``
+    (``"name.bin"`` or ``"sub/name.bin"``), else the Request's path, else the server's
+    Content-Disposition or the URL's last segment.
+    """
+    if path is not None:
+        source = dataclasses.replace(as_request(source), path=path)
     [result] = await download_many([source], dest, config=config, **options)
     if result.error is not None:
         raise result.error
@@ -179,12 +202,20 @@ async def load_sums(source: str | os.PathLike[str], settings: Config) -> dict[st
     if "://" not in where:
         return parse_sums(await loop.run_in_executor(None, _read, Path(where)), Path(where).name)
     with tempfile.TemporaryDirectory() as folder:
-        quiet = dataclasses.replace(settings, checksums=None, progress=False)
-        [result] = await download_many([Request(where, "sums")], folder, config=quiet)
-        if result.error is not None:
+        [result] = await download_many([Request(where, "sums")], folder, config=_aside(settings))
+        if result.error is not None or result.path is None:
             raise ValueError(f"checksums file unusable: {result.error}")
-        text = await loop.run_in_executor(None, _read, Path(folder, "sums"))
+        text = await loop.run_in_executor(None, _read, result.path)
     return parse_sums(text, PurePosixPath(urlsplit(where).path).name)
+
+
+def _aside(settings: Config) -> Config:
+    """The run's connection settings (timeouts, logins, TLS, limits) without what shapes
+    the run itself: the sums file is no file of the job, so it gets no shard folder, no
+    manifest row, no progress and no checksum of its own."""
+    return dataclasses.replace(
+        settings, checksums=None, progress=False, shard=0, manifest=None, include=(), exclude=()
+    )
 
 
 def _read(path: Path) -> str:

@@ -58,8 +58,10 @@ class Checksum:
 
 
 def parse_checksum(text: str, origin: str = "the request") -> Checksum:
-    """``sha256:HEX`` (md5, sha1, sha256, sha512, blake2b); anything else is a ValueError."""
-    algorithm, colon, hexdigest = text.strip().partition(":")
+    """``sha256:HEX`` (md5, sha1, sha256, sha512, blake2b), or aria2's ``sha-256=HEX``;
+    anything else is a ValueError."""
+    separator = ":" if ":" in text else "="
+    algorithm, colon, hexdigest = text.strip().partition(separator)
     algorithm = algorithm.lower().replace("-", "")
     hexdigest = hexdigest.lower()
     if not colon or algorithm not in ALGORITHMS:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import getpass
 import itertools
 import json
@@ -25,18 +24,26 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from ._api import stream
-from ._config import tls_verify
+from ._cliopts import (
+    Resumed,
+    UsageError,
+    count_sources,
+    destination,
+    integer,
+    interrupted,
+    seconds,
+    setup_error,
+    single_file,
+)
+from ._config import MAX_SHARD, tls_verify
 from ._manifest import Manifest
 from ._mirror import is_tree_url
 from ._models import Event, Listed, Request, Result
 from ._rules import mask_url
+from ._terminal import log_to_terminal, printable
 from ._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """A command line that cannot be run as given."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aiodl",
         description="Download files over HTTP(S) and FTP: segmented, verified, safe. "
         "A URL ending in '/' (ftp://host/dir/) mirrors that folder's tree into --dir.",
+        epilog="aiodl manifest FILE [--failed] [--export FILE] shows what a --manifest job "
+        "recorded (see aiodl manifest --help).",
     )
     add = parser.add_argument
     add("urls", nargs="*", metavar="URL", help="URLs to download")
     add("-i", "--input-file", metavar="FILE", help="read URLs from FILE ('-' for stdin)")
     add("-d", "--dir", default=".", help="destination folder (default: .)")
-    add("-s", "--split", type=int, default=8, help="max segments per file (default: 8)")
-    add("-j", "--connections", type=int, default=16, help="max connections (default: 16)")
-    add("--per-host", type=int, default=8, help="max connections per host (default: 8)")
-    add("--retries", type=int, default=5, help="retries per request (default: 5)")
-    add("--timeout", type=float, default=30.0, help="connect/read timeout in s (default: 30)")
+    add("-o", "--output", metavar="FILE", help="save the one URL as FILE (below --dir)")
+    add("-s", "--split", type=integer(1), default=8, help="max segments per file (default: 8)")
+    add("-j", "--connections", type=integer(1), default=16, help="max connections (default: 16)")
+    add("--per-host", type=integer(1), default=8, help="max connections per host (default: 8)")
+    add("--retries", type=integer(0), default=5, help="retries per request (default: 5)")
+    add("--timeout", type=seconds, default=30.0, help="connect/read timeout in s (default: 30)")
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
@@ -74,12 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--json", action="store_true", help="print one JSON object per result on stdout")
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
     add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
-    add("--max-attempts", type=int, default=3, help="runs a failed file gets (default: 3)")
+    add("--max-attempts", type=integer(1), default=3, help="runs a failed file gets (default: 3)")
     add("--max-size", metavar="SIZE", type=byte_size, help="fail files larger, e.g. 2G")
     add("--min-speed", metavar="RATE", type=byte_rate, help="replace connections slower")
-    add("--shard", type=int, default=0, metavar="N", help="spread files N folders deep (0-4)")
+    add(
+        "--shard",
+        type=integer(0, MAX_SHARD),
+        default=0,
+        metavar="N",
+        help="spread files N folders deep (0-4)",
+    )
     add("--scheduler", metavar="ADDR", help="run the --manifest job on this Dask scheduler")
-    add("--dask-local", type=int, metavar="N", help="run it on a local Dask cluster of N workers")
+    add(
+        "--dask-local",
+        type=integer(1),
+        metavar="N",
+        help="run it on a local Dask cluster of N workers",
+    )
     add("--no-progress", action="store_true", help="no progress bars")
     add("-q", "--quiet", action="store_true", help="print nothing but errors")
     add("-v", "--verbose", action="store_true", help="log each request and retry")
@@ -171,19 +192,30 @@ def sources(args: argparse.Namespace) -> Iterator[Request]:
     first = next(requests, None)
     if first is None:
         raise UsageError("no URLs given (pass URLs or -i FILE)")
-    if args.checksum:
+    if args.checksum or args.output:
         if next(requests, None) is not None:
-            raise UsageError("--checksum names the digest of one URL; use --checksums for many")
-        return iter([dataclasses.replace(first, checksum=args.checksum)])
+            raise UsageError(
+                "--checksum names the digest of one URL; use --checksums for many"
+                if args.checksum
+                else "-o/--output names the file of one URL; use -d DIR for many"
+            )
+        return iter([single_file(first, args)])
     return itertools.chain([first], requests)
 
 
 def _input_file(name: str | None) -> Iterator[Request]:
+    """The Requests of ``-i``; the file is opened now, so a missing one is told before
+    anything is downloaded, not once the URLs before it are."""
     if name == "-":
-        yield from read_input(iter(sys.stdin))
-    elif name:
-        with open(name, encoding="utf-8") as handle:
-            yield from read_input(iter(handle))
+        return read_input(iter(sys.stdin))
+    if not name:
+        return iter(())
+    return _lines_of(open(name, encoding="utf-8"))  # closed by _lines_of
+
+
+def _lines_of(handle: TextIO) -> Iterator[Request]:
+    with handle:
+        yield from read_input(iter(handle))
 
 
 def options(args: argparse.Namespace) -> dict[str, Any]:
@@ -230,6 +262,7 @@ class Tally:
         self._listed: set[int] = set()  # folder URLs already in the failed list
         self.ok = self.failed = self.skipped = self.fetched = 0
         self.walks = self.listed = self.matched = 0  # folder URLs, files listed, matched
+        self.resumed = Resumed()
         self.failures: list[str] = []
 
     def track(self, requests: Iterator[Request]) -> Iterator[Request]:
@@ -253,11 +286,11 @@ class Tally:
         if result.ok:
             self.skipped += result.skipped
             self.ok += not result.skipped
-            self.fetched += 0 if result.skipped else result.size or 0
+            self.fetched += 0 if result.skipped else self.resumed.add(result)
             return
         self.failed += 1
         if len(self.failures) < self.SHOWN_FAILURES:
-            self.failures.append(f"  failed {result.url}: {result.error}")
+            self.failures.append(printable(f"  failed {result.url}: {result.error}"))
         if self._failed_list is not None and request is not None:
             self._list_failed(result.index, request)
 
@@ -275,7 +308,7 @@ class Tally:
     def summarize(self, seconds: float, out: TextIO) -> None:
         speed = self.fetched / seconds / 2**20 if seconds > 0 else 0.0
         print(
-            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped; "
+            f"{self.ok} ok, {self.failed} failed, {self.skipped} skipped{self.resumed}; "
             f"{self.fetched / 2**20:.1f} MiB in {seconds:.2f} s ({speed:.1f} MiB/s)"
             + self._walked(),
             file=out,
@@ -325,16 +358,21 @@ def result_json(result: Result) -> dict[str, Any]:
 
 
 async def run(
-    requests: Iterator[Request], dest: str, settings: dict[str, Any], tally: Tally
+    requests: Iterator[Request],
+    dest: str,
+    settings: dict[str, Any],
+    tally: Tally,
+    files: int | None = None,
 ) -> None:
     """Download, handing each Result to the tally as its file finishes (and every event
-    to the tally and the progress bars, if shown)."""
+    to the tally and the progress bars, if shown; the bars know the ``files``
+    read ahead)."""
     with contextlib.ExitStack() as stack:
         bars = None
         if settings["progress"] is True:
             from ._progress import ProgressBars  # rich is imported only to draw bars
 
-            bars = stack.enter_context(ProgressBars())
+            bars = stack.enter_context(ProgressBars(files=files))
 
         def hear(event: Event) -> None:
             tally.hear(event)
@@ -371,7 +409,8 @@ def manifest_command(argv: Sequence[str]) -> int:
                 handle.writelines(input_line(e.request()) for e in manifest.entries("failed"))
         if args.failed:
             for entry in manifest.entries("failed"):
-                print(f"{mask_url(entry.url)}\t{entry.attempts}\t{entry.reason}", flush=False)
+                line = f"{mask_url(entry.url)}\t{entry.attempts}\t{printable(entry.reason)}"
+                print(line, flush=False)
         elif not args.export:
             print(", ".join(f"{count} {state}" for state, count in manifest.counts().items()))
     finally:
@@ -388,13 +427,16 @@ def on_cluster(
         raise UsageError("--scheduler and --dask-local run a --manifest job")
     if args.json or args.failed_list:
         raise UsageError("on a cluster, use 'aiodl manifest FILE --failed/--export' instead")
+    if not args.verbose:  # Dask's INFO lines, in this process and its workers
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:
         from .distributed import download_on_dask
     except ImportError:
-        raise UsageError("--scheduler and --dask-local need: pip install 'aiodl[dask]'") from None
+        need = "pip install 'aiodl-downloader[dask]'"
+        raise UsageError(f"--scheduler and --dask-local need: {need}") from None
     options = {k: v for k, v in settings.items() if k not in ("manifest", "progress")}
     summary = download_on_dask(
-        requests, args.dir, args.manifest,
+        requests, destination(args), args.manifest,
         scheduler=args.scheduler, local_workers=args.dask_local, **options,
     )  # fmt: skip
     if not args.quiet:
@@ -415,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING
-    logging.basicConfig(level=level, format="aiodl: %(message)s")
+    log_to_terminal(level)
     try:
         with contextlib.ExitStack() as files:
             requests, settings = sources(args), options(args)
@@ -426,13 +468,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed_list = files.enter_context(owner_only(args.failed_list))
             tally = Tally(args, failed_list)
             started = time.perf_counter()
-            asyncio.run(run(requests, args.dir, settings, tally))
-    except (UsageError, ValueError, OSError) as error:
+            expected = count_sources(args) if settings["progress"] is True else None
+            asyncio.run(run(requests, destination(args), settings, tally, expected))
+    except UsageError as error:
         parser.print_usage(sys.stderr)
-        print(f"aiodl: error: {error}", file=sys.stderr)
+        print(f"aiodl: error: {printable(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, OSError) as error:  # not the command line's fault: no usage
+        print(f"aiodl: error: {printable(setup_error(error, args))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("aiodl: interrupted", file=sys.stderr)
+        print(f"aiodl: {interrupted(destination(args))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not args.quiet:
         tally.summarize(time.perf_counter() - started, sys.stderr)

@@ -203,6 +203,10 @@ class Journal:
             self._db = db
         return self._db
 
+    def __len__(self) -> int:
+        """Files with journaled bytes: the partial files a rerun resumes."""
+        return len(self._url_of)
+
     def find(self, url: str, path: str | None = None) -> Checkpoint | None:
         """The checkpoint of the file fetched from ``url`` (at ``path``, when given)."""
         checkpoint = self._by_url.get(url)
