@@ -10,14 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from math import inf
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._connect import Resolve
 from ._models import Event
 from ._retry import RetryPolicy
 from ._rules import ALWAYS_CREDENTIALS, looks_secret
-
-if TYPE_CHECKING:
-    from ._connect import Resolve
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, TypeVar
 
 from ._config import Auth, Config, ProgressOption
+from ._connect import Resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,8 @@ class Options(TypedDict, total=False):
     min_speed: float | None
     max_attempts: int
     shard: int
+    resolve: Resolve | None
+    credential_headers: tuple[str, ...]
 
 
 def with_options(function: F) -> F:

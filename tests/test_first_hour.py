@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 import typing
 import venv
@@ -356,9 +357,20 @@ def test_a_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     venv.create(fresh, with_pip=True)
     pip = [str(fresh / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index"]
     subprocess.run([*pip, "--no-deps", str(wheel)], check=True, timeout=300)
+    # The dependencies come from this test's own venv (no index is asked): a path line in
+    # a .pth file adds that folder, whose own .pth files (this checkout's editable
+    # install) are not read, so aiodl itself can only come from the wheel.
+    [lib] = (fresh / "lib").glob("python3.*/site-packages")
+    (lib / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {"PATH": "/usr/bin:/bin"}
+    where = subprocess.run(
+        [str(fresh / "bin" / "python"), "-c", "import aiodl; print(aiodl.__file__)"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env, check=True,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(lib)
     run = subprocess.run(
         [str(fresh / "bin" / "aiodl"), "--version"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"aiodl {aiodl.__version__}"
