@@ -150,8 +150,8 @@ class Engine:
         while (folder := walk.next_folder()) is not None:
             try:
                 entries = await self._list(driver, folder.url)
-            except DownloadError as error:
-                yield self._refused(request, Refused(folder.url, error))
+            except Exception as error:  # this folder fails, the walk and the run go on
+                yield self._refused(request, Refused(folder.url, _failure(folder.url, error)))
                 continue
             for item in await self._taken(walk, folder, entries):
                 if isinstance(item, Found):
@@ -249,14 +249,8 @@ class Engine:
             if job.refused is not None:
                 raise job.refused
             result = await FileDownload(job, self._sources(job), self).run()
-        except DownloadError as error:
-            error.url = mask_url(error.url) if error.url else url  # whoever raised it
-            result = Result(url, job.path, ok=False, error=error)
-        except OSError as error:
-            message = f"local file error: {error.strerror or error} ({error.filename or ''})"
-            result = Result(url, job.path, ok=False, error=LocalFileError(message, url=url))
-        except Exception as error:  # a bug: this file fails, the others go on
-            result = Result(url, job.path, ok=False, error=_unexpected(url, error))
+        except Exception as error:  # whatever it is, this file fails and the others go on
+            result = Result(url, job.path, ok=False, error=_failure(url, error))
         return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
 
     def _settle(self, job: Job, result: Result) -> Result:
@@ -345,6 +339,19 @@ def _log_traceback(error: BaseException) -> None:
     """The traceback of ``error`` at DEBUG level, for a bug report (URLs masked)."""
     if log.isEnabledFor(logging.DEBUG):
         log.debug("%s", mask_text("".join(traceback.format_exception(error))).rstrip())
+
+
+def _failure(url: str, error: Exception) -> DownloadError:
+    """``error`` as the DownloadError of the masked ``url``'s file (or folder): its own,
+    a local file error, or a bug that fails this one alone."""
+    masked = mask_url(url)
+    if isinstance(error, DownloadError):
+        error.url = mask_url(error.url) if error.url else masked  # whoever raised it
+        return error
+    if isinstance(error, OSError):
+        message = f"local file error: {error.strerror or error} ({error.filename or ''})"
+        return LocalFileError(message, url=masked)
+    return _unexpected(masked, error)
 
 
 def _unexpected(url: str, error: Exception) -> DownloadError:

@@ -25,8 +25,11 @@ import aiodl
 from aiodl._config import Config
 from aiodl._driver import Body, RemoteFile, Source
 from aiodl._engine import Engine
+from aiodl._ftp import FTPDriver
+from aiodl._listing import Listing
 from aiodl._http import HTTPDriver
-from tests.conftest import random_bytes
+from tests.conftest import random_bytes, write_tree
+from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer, running
 from tests.servers.rawhttp import RawRequest, RawServer, head
 
@@ -389,3 +392,43 @@ async def test_workers_start_as_jobs_arrive(http_server: FaultServer, tmp_path: 
     assert result.ok
     assert tasks
     assert max(tasks) < 16, tasks
+
+
+class BuggyLister(FTPDriver):
+    """The real FTP driver, with a bug planted in the listing of one folder."""
+
+    def __init__(self, folder: str, bug: BaseException) -> None:
+        super().__init__(5.0, None)
+        self._folder, self._bug = folder, bug
+
+    async def list_folder(self, source: Source) -> Listing:
+        if source.url.endswith(self._folder):
+            raise self._bug
+        return await super().list_folder(source)
+
+
+async def test_an_unexpected_error_in_one_listing_fails_that_folder_alone(
+    ftp: RunningFTP, tmp_path: Path
+) -> None:
+    """A bug while listing one folder of a tree walk: that folder is one failed Result
+    wrapping it; the walk goes on and the other folders' files are saved."""
+    files = write_tree(ftp.root, {"tree/a/1.bin": 1000, "tree/b/2.bin": 1000, "tree/c/3.bin": 1})
+    planted = RuntimeError("planted listing bug")
+    driver = BuggyLister("/tree/b/", planted)
+    results: list[aiodl.Result] = []
+    dest = tmp_path / "d"
+    dest.mkdir()
+
+    async def keep(number: int, result: aiodl.Result) -> None:
+        results.append(result)
+
+    try:
+        await Engine(Config(), dest, {"ftp": driver}).run([ftp.url("tree/")], keep)
+    finally:
+        await driver.aclose()
+    failed = [result for result in results if not result.ok]
+    assert [result.error.__cause__ for result in failed if result.error] == [planted]
+    assert failed[0].url == ftp.url("tree/b/")
+    for name in ("a/1.bin", "c/3.bin"):
+        assert (tmp_path / "d" / name).read_bytes() == files[f"tree/{name}"]
+    assert not (tmp_path / "d" / "b").exists()
