@@ -427,6 +427,8 @@ def on_cluster(
         raise UsageError("--scheduler and --dask-local run a --manifest job")
     if args.json or args.failed_list:
         raise UsageError("on a cluster, use 'aiodl manifest FILE --failed/--export' instead")
+    if args.cacert:  # an SSLContext cannot be sent to the workers
+        raise UsageError("--cacert is not supported with --scheduler/--dask-local yet")
     if not args.verbose:  # Dask's INFO lines, in this process and its workers
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     try:

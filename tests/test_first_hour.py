@@ -25,6 +25,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
+import trustme
 
 import aiodl
 from aiodl._manifest import Manifest
@@ -374,3 +375,17 @@ def test_a_built_wheel_installs_and_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"aiodl {aiodl.__version__}"
+
+
+async def test_cacert_on_a_cluster_is_a_usage_error(tmp_path: Path) -> None:
+    """--cacert builds an SSLContext, which cannot be sent to Dask workers: refused up
+    front with a sentence (exit 2), never a pickling traceback from the cluster."""
+    pem = tmp_path / "ca.pem"
+    pem.write_text(trustme.CA().cert_pem.bytes().decode())
+    code, _, err = await run_cli(
+        "--dask-local", "1", "--manifest", str(tmp_path / "job.sqlite"),
+        "--cacert", str(pem), "-d", str(tmp_path), "https://127.0.0.1:1/f",
+    )  # fmt: skip
+    assert code == 2, err
+    assert "--cacert is not supported with --scheduler/--dask-local" in err
+    assert "Traceback" not in err
