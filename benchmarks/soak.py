@@ -65,15 +65,28 @@ FAULTS: dict[str, tuple[float, Switches]] = {
     "wrong-range": (6, lambda r, cut: {"wrong_range_after": cut}),
     "slow": (6, lambda r, cut: r.choice([{"rate": r.randint(1, 4) << 20}, {"slow_from": 0}])),
     "chunked": (5, lambda r, cut: {"chunked": True}),
+    # cut with no last chunk: a cut, never a complete file (issue 16)
+    "chunked-cut": (4, lambda r, cut: {"chunked": True, "truncate_at": cut,
+                                       "truncate_times": r.randint(1, 2)}),
     "breaks-down": (3, lambda r, cut: {"fail_after": cut}),
     # slow enough for a journal checkpoint (one a second), cut until the rerun heals it
     "resume": (1.5, lambda r, cut: {"rate": 256 * KIB, "truncate_at": cut}),
     "404": (4, lambda r, cut: {}), "hostile-name": (5, lambda r, cut: {}),
     "redirect": (4, lambda r, cut: {}), "changed": (4, lambda r, cut: {}),
     "checksum-good": (4, lambda r, cut: {}), "checksum-bad": (3, lambda r, cut: {}),
+    # issue 16: a server naming its file after another file's part file; a redirect to a
+    # host no resolver takes; same-size junk already at a target whose digest is known;
+    # a folder swapped for a symlink between the run and its rerun (a second writer)
+    "part-name": (3, lambda r, cut: {}), "bad-redirect": (2, lambda r, cut: {}),
+    "junk-at-target": (3, lambda r, cut: {}),
+    "swapped-folder": (2, lambda r, cut: {"truncate_at": cut}),
 }  # fmt: skip
 FTP_FAULTS = ["none", "cut-short", "cut-abort", "refuse-rest", "ignore-rest", "close-after",
-              "no-mlsd", "dos-list", "hostile-listing"]  # fmt: skip
+              "no-mlsd", "dos-list", "hostile-listing",
+              # issue 16: files named like part files beside their namesakes; no SIZE and
+              # a transfer aborted (426) or never confirmed
+              "part-siblings", "no-size-abort", "no-size-unconfirmed"]  # fmt: skip
+SWAP = "swap"  # the folder of "swapped-folder" files, a symlink out of dest for the rerun
 HOSTILE = ["type=file;size=3; ..", "type=file;size=3; a/../../x", "type=dir; ..",
            "type=OS.unix=slink:/etc; etc", "type=file;size=3; \x1b[2J"]  # fmt: skip
 
@@ -116,6 +129,7 @@ class Soak:
         self.reasons: Counter[str] = Counter()
         self.retried: Counter[str] = Counter()
         self.broken: list[str] = []
+        self.planted: dict[str, bytes] = {}  # junk written at targets before a batch
 
     def fail(self, batch: int, text: str) -> None:
         self.tally["invariants broken"] += 1
@@ -157,19 +171,35 @@ class Soak:
                 server.faults[name].content_disposition = rng.choice([
                     f'attachment; filename="../../{name}.evil"', f"inline; filename=CON.{name}",
                     f"attachment; filename*=UTF-8''..%2F%E2%80%AE{name}%00.txt",
-                    f'attachment; filename="..\\\\..\\\\{name}"'])  # fmt: skip
+                    f'attachment; filename="..\\\\..\\\\{name}"',
+                    f"attachment; filename*=UTF-8''{name}%E2%80%8B%E2%80%AEtxt.exe"])  # fmt: skip
+            elif kind == "part-name" and i:  # the previous file of the batch is still going
+                path, sibling = None, f"b{batch}-{i - 1}.bin"
+                server.faults[name].content_disposition = "attachment; filename=" + rng.choice(
+                    [f"{sibling}.part", f".{sibling}.aiodl-part", part_name(sibling)]
+                )
             elif kind == "redirect":
                 url = server.add(f"{name}.moved", b"", redirect_to=url)
+            elif kind == "bad-redirect":
+                url = server.add(f"{name}.bad", b"", redirect_to="http://a..b/x")
+                digests[url] = set()  # nothing may be saved for it
+            elif kind == "junk-at-target":
+                checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+                self.planted[name] = bytes(len(data))  # same size, other bytes
+            elif kind == "swapped-folder":
+                path = f"{SWAP}/{name}"
             elif kind == "changed":
                 server.changes[name] = rng.randbytes(len(data))
                 digests[url] = {hashlib.sha256(server.changes[name]).hexdigest()}
             elif kind.startswith("checksum"):
                 good = hashlib.sha256(data).hexdigest()
                 checksum = "sha256:" + (good if kind == "checksum-good" else good[::-1])
-            digests.setdefault(url, set()).add(hashlib.sha256(data).hexdigest())
+            if kind != "bad-redirect":
+                digests.setdefault(url, set()).add(hashlib.sha256(data).hexdigest())
             kinds[url] = kind
             sources.append(aiodl.Request(url, path, checksum=checksum))
-        resumes = [url.rsplit("/", 1)[1] for url, kind in kinds.items() if kind == "resume"]
+        resumes = [url.rsplit("/", 1)[1] for url, kind in kinds.items()
+                   if kind in ("resume", "swapped-folder")]  # fmt: skip
 
         def heal() -> None:  # the rerun of a "resume" file is not cut: it resumes
             for name in resumes:
@@ -187,19 +217,33 @@ class Soak:
             (folder / f"f{i}.bin").write_bytes(data := rng.randbytes(size(rng)))
             digests[ftp.url(f"b{batch}/f{i}.bin")] = {hashlib.sha256(data).hexdigest()}
         kind = rng.choice(FTP_FAULTS)
+        if kind == "part-siblings":  # namesakes of part files, each a file of its own
+            for i in range(self.args.files // 4):
+                for sibling in (f"f{i}.bin.part", f".f{i}.bin.aiodl-part"):
+                    (folder / sibling).write_bytes(data := rng.randbytes(size(rng)))
+                    digests[ftp.url(f"b{batch}/{sibling}")] = {hashlib.sha256(data).hexdigest()}
+        if kind.startswith("no-size"):  # neither SIZE nor MLST: a stream of unknown length
+            faults.unsupported = {"SIZE", "MLST"}
+            faults.cut_at, faults.cut_times = rng.randrange(256 * KIB), -1
+            faults.cut_mode = "abort"
+            if kind == "no-size-unconfirmed":
+                faults.cut_at, faults.final_reply = None, "withhold"
         if kind.startswith("cut"):
             faults.cut_at, faults.cut_times = rng.randrange(256 * KIB), rng.randint(1, 3)
             faults.cut_mode = "short" if kind == "cut-short" else "abort"
         faults.refuse_rest, faults.ignore_rest = kind == "refuse-rest", kind == "ignore-rest"
         faults.close_after_transfer = kind == "close-after"
-        faults.unsupported = {"MLSD"} if kind in ("no-mlsd", "dos-list") else set()
+        if kind in ("no-mlsd", "dos-list"):
+            faults.unsupported = {"MLSD"}
         faults.list_style = "dos" if kind == "dos-list" else "unix"
         if kind == "hostile-listing":
             lines = [f"type=file;size={p.stat().st_size}; {p.name}" for p in folder.iterdir()]
             faults.listings[f"/b{batch}"] = lines + HOSTILE
             self.faults["ftp hostile entry"] += len(HOSTILE)
         # the folder URL (a mirror, which the listing faults need), else each file's URL
-        whole = kind in ("no-mlsd", "dos-list", "hostile-listing") or rng.random() < 0.5
+        whole = kind in ("no-mlsd", "dos-list", "hostile-listing", "part-siblings") or (
+            not kind.startswith("no-size") and rng.random() < 0.5
+        )  # no-size: a listing would tell the sizes
         sources = [ftp.url(f"b{batch}/")] if whole else list(digests)
 
         def heal() -> None:  # in place: the server's handler holds this object
@@ -218,6 +262,10 @@ class Soak:
         self.faults.update(kinds.values())
         home = self.work / f"batch-{batch}"
         dest, ok_paths = home / "dest", set[Path | None]()
+        dest.mkdir(parents=True)
+        for name, junk in self.planted.items():
+            (dest / name).write_bytes(junk)
+        self.planted.clear()
         for attempt in (1, 2):
             results = await self.fetch(batch, sources, dest, stream=(batch + attempt) % 2 == 0)
             self.tally["downloads"] += len(results)
@@ -230,11 +278,19 @@ class Soak:
             if not sources:
                 break
             heal()  # FTP: the rerun finds a healthy server; HTTP keeps each file's faults
+            if (dest / SWAP).is_dir() and not (
+                dest / SWAP
+            ).is_symlink():  # a second writer: the folder now leads out of dest
+                shutil.rmtree(dest / SWAP)
+                (home / "elsewhere").mkdir()
+                (dest / SWAP).symlink_to(home / "elsewhere")
         for path in set(dest.rglob("*")) - ok_paths:
             if path.is_file() and not path.name.startswith(".") and ".aiodl" not in path.parts:
                 self.fail(batch, f"{path} is complete but no ok Result names it")
-        if outside := {p.name for p in home.iterdir()} - {"dest"}:
+        if outside := {p.name for p in home.iterdir()} - {"dest", "elsewhere"}:
             self.fail(batch, f"written outside dest: {sorted(outside)}")
+        if (home / "elsewhere").exists() and any((home / "elsewhere").iterdir()):
+            self.fail(batch, "written through a folder swapped for a symlink")
         shutil.rmtree(home)
 
     async def fetch(
@@ -286,8 +342,8 @@ class Soak:
             self.tally["data lost"] += 1
         else:
             self.tally["files verified"] += 1
-        if path is not None and Path(f"{path}.part").exists():
-            self.fail(batch, f"{where} ok but {path}.part is left")
+        if path is not None and part_of(path).exists():
+            self.fail(batch, f"{where} ok but {part_of(path)} is left")
         return path
 
     def table(self) -> str:
