@@ -14,16 +14,16 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Unpack
 from urllib.parse import urlsplit
 
-from ._checksum import Checksum, parse_sums
 from ._config import Config
-from ._driver import Driver
-from ._engine import Deliver, Engine, Sources, as_request, default_dest
+from ._core.engine import Deliver, Engine, Sources, as_request, default_dest
+from ._disk.checksum import Checksum, parse_sums
 from ._models import Request, Result
 from ._options import Options, with_options
+from ._protocols.driver import Driver
 
 if TYPE_CHECKING:
-    from ._ftp import FTPDriver
-    from ._http import HTTPDriver
+    from ._protocols.ftp.driver import FTPDriver
+    from ._protocols.http.driver import HTTPDriver
 
 
 @with_options
@@ -158,7 +158,7 @@ class _Drivers(Mapping[str, Driver]):
     def __getitem__(self, scheme: str) -> Driver:
         if scheme in ("http", "https"):
             if self._http is None:
-                from ._http import HTTPDriver
+                from ._protocols.http.driver import HTTPDriver
 
                 settings = self._settings
                 self._http = HTTPDriver(
@@ -171,7 +171,7 @@ class _Drivers(Mapping[str, Driver]):
             return self._http
         if scheme == "ftp":
             if self._ftp is None:
-                from ._ftp import FTPDriver
+                from ._protocols.ftp.driver import FTPDriver
 
                 settings = self._settings
                 self._ftp = FTPDriver(

@@ -12,10 +12,10 @@ from math import inf
 from types import MappingProxyType
 from typing import Any
 
-from ._connect import Resolve
 from ._models import Event
-from ._retry import RetryPolicy
-from ._rules import ALWAYS_CREDENTIALS, looks_secret
+from ._network.connect import Resolve
+from ._pacing.retry import RetryPolicy
+from ._protocols.http.rules import ALWAYS_CREDENTIALS, looks_secret
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
@@ -56,7 +56,7 @@ class Config:
     downloaded file listed in it must match. ``rate_limit`` caps the bandwidth of the whole
     run, in bytes per second, and ``host_rate_limit`` what the run takes from any one host.
     ``manifest`` is a SQLite file recording every file's outcome across runs (see
-    ``aiodl._manifest``): a rerun skips done files without a request and gives a failed
+    ``aiodl._disk.manifest``): a rerun skips done files without a request and gives a failed
     one ``max_attempts`` runs in all. ``shard`` puts each file ``shard`` folders deep,
     named by two hex digits each of its path's sha256 (``dest/3f/a2/NAME`` for 2), so no
     folder of a million-file job holds more than a few thousand entries. ``max_size``

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ._checksum import parse_checksum
+from ._disk.checksum import parse_checksum
 from ._exceptions import DownloadError
 
 _NONE: Mapping[str, int] = MappingProxyType({})  # shared: most Results name no sources

@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._mirror import is_tree_url
+from ._core.treewalk import is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Retried, Started
 from ._terminal import printable
 

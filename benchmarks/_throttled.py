@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aiodl._bucket import Throttle
+from aiodl._pacing.bucket import Throttle
 
 CHUNK = 64 << 10
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")

@@ -33,7 +33,7 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import aiodl  # noqa: E402
-from aiodl._names import part_name  # noqa: E402
+from aiodl._disk.names import part_name  # noqa: E402
 from tests.servers.ftp import FTPFaults, RunningFTP, running_ftp  # noqa: E402
 from tests.servers.http import FaultServer, running  # noqa: E402
 

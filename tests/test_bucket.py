@@ -1,11 +1,11 @@
-"""The token bucket (aiodl._bucket): pure arithmetic with a given clock."""
+"""The token bucket (aiodl._pacing.bucket): pure arithmetic with a given clock."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._bucket import MIN_BURST, Throttle, TokenBucket
+from aiodl._pacing.bucket import MIN_BURST, Throttle, TokenBucket
 
 
 @given(

@@ -1,4 +1,4 @@
-"""Checksum parsing and hashing (aiodl._checksum): pure rules, one real file."""
+"""Checksum parsing and hashing (aiodl._disk.checksum): pure rules, one real file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._checksum import (
+from aiodl._disk.checksum import (
     ALGORITHMS,
     Checksum,
     file_digest,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from aiodl._cli import UsageError, byte_rate, read_input
-from aiodl._names import part_name
+from aiodl._cli.command import UsageError, byte_rate, read_input
+from aiodl._disk.names import part_name
 from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer

@@ -1,4 +1,4 @@
-"""Group commit (aiodl._commit) against the real file system."""
+"""Group commit (aiodl._disk.commit) against the real file system."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from aiodl import IntegrityError
-from aiodl._commit import Committer
-from aiodl._folders import Folders
-from aiodl._writer import PartFile, open_part
+from aiodl._disk.commit import Committer
+from aiodl._disk.folders import Folders
+from aiodl._disk.partfile import PartFile, open_part
 
 pytestmark = pytest.mark.anyio
 

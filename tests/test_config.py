@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiodl._config import MAX_CONNECTIONS, MAX_SPLIT, Config
-from aiodl._retry import RetryPolicy
+from aiodl._pacing.retry import RetryPolicy
 
 INT_OPTIONS = ["split", "connections", "per_host", "max_redirects", "min_segment_size"]
 FLOAT_OPTIONS = ["timeout", "backoff", "backoff_cap", "max_retry_wait"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster
 
-from aiodl._manifest import Manifest
+from aiodl._disk.manifest import Manifest
 from aiodl.distributed import Summary, _shared, download_on_dask
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer

@@ -28,7 +28,7 @@ import pytest
 import trustme
 
 import aiodl
-from aiodl._manifest import Manifest
+from aiodl._disk.manifest import Manifest
 from tests.servers.http import FaultServer
 from tests.servers.rawhttp import RawRequest, RawServer, Responder, head
 from tests.test_cli import read_terminal, run_cli

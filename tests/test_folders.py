@@ -1,4 +1,4 @@
-"""The destination's folder descriptors (aiodl._folders) and part-file names, against
+"""The destination's folder descriptors (aiodl._disk.folders) and part-file names, against
 the real file system: bounded, never closed under a part file, re-checked by name."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 import aiodl
 from aiodl import UnsafePathError
-from aiodl._folders import Folders
-from aiodl._journal import FOLDER
-from aiodl._names import part_name, sanitize_name
-from aiodl._writer import open_part
+from aiodl._disk.folders import Folders
+from aiodl._disk.journal import FOLDER
+from aiodl._disk.names import part_name, sanitize_name
+from aiodl._disk.partfile import open_part
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from aiodl._names import part_name
+from aiodl._disk.names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 

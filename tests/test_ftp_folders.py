@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from aiodl._ftprules import parse_pwd
+from aiodl._protocols.ftp.wire import parse_pwd
 from tests.servers import vsftpd
 from tests.servers.ftp import RunningFTP
 from tests.test_cli import run_cli

@@ -1,4 +1,4 @@
-"""Properties of FTP reply and path rules (aiodl._ftprules): pure, no sockets."""
+"""Properties of FTP reply and path rules (aiodl._protocols.ftp.wire): pure, no sockets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._ftprules import (
+from aiodl._protocols.ftp.wire import (
     Reply,
     ReplyParser,
     Target,

@@ -1,4 +1,4 @@
-"""The per-host policy (aiodl._hostpolicy): pure, so driven by generated event sequences."""
+"""The per-host policy (aiodl._pacing.hostpolicy): pure, so driven by generated event sequences."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._hostpolicy import HostPolicy
+from aiodl._pacing.hostpolicy import HostPolicy
 
 # One event: ("ok",), ("overload", seconds later, Retry-After or None), ("refused",).
 EVENTS = st.lists(

@@ -1,4 +1,4 @@
-"""HTTP/1.1 wire rules (aiodl._http1): pure, no sockets."""
+"""HTTP/1.1 wire rules (aiodl._protocols.http.wire): pure, no sockets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._http1 import (
+from aiodl._protocols.http.wire import (
     MAX_FIELDS,
     MAX_HEAD,
     ChunkedDecoder,

@@ -1,4 +1,4 @@
-"""The resume journal (aiodl._journal) on a real SQLite file."""
+"""The resume journal (aiodl._disk.journal) on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from aiodl._driver import RemoteFile
-from aiodl._journal import FOLDER, NAME, Checkpoint, Journal
-from aiodl._ranges import RangeSet
+from aiodl._disk.journal import FOLDER, NAME, Checkpoint, Journal
+from aiodl._disk.ranges import RangeSet
+from aiodl._protocols.driver import RemoteFile
 
 INFO = RemoteFile("http://h/f", 100, True, etag='"e1"', last_modified="Mon, 23 Nov 2026")
 

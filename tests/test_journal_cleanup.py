@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from aiodl._driver import RemoteFile
-from aiodl._journal import _SCHEMA, _VERSION, FOLDER, NAME, Checkpoint, Journal
-from aiodl._ranges import RangeSet
+from aiodl._disk.journal import _SCHEMA, _VERSION, FOLDER, NAME, Checkpoint, Journal
+from aiodl._disk.ranges import RangeSet
+from aiodl._protocols.driver import RemoteFile
 from tests.conftest import random_bytes, sha
 from tests.servers.http import FaultServer
 

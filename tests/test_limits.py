@@ -1,4 +1,4 @@
-"""The shrinkable per-host limit (aiodl._limits): asyncio only, no sockets, no sleeps."""
+"""The shrinkable per-host limit (aiodl._pacing.hosts): asyncio only, no sockets, no sleeps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiodl._exceptions import ConnectionLimitError, HTTPStatusError, TransferError
-from aiodl._limits import HostLimit, limited
+from aiodl._pacing.hosts import HostLimit, limited
 
 pytestmark = pytest.mark.anyio
 

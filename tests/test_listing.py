@@ -1,4 +1,4 @@
-"""Properties of FTP listing parsers (aiodl._listing): pure, no sockets."""
+"""Properties of FTP listing parsers (aiodl._protocols.ftp.listing): pure, no sockets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._listing import (
+from aiodl._protocols.ftp.listing import (
     Entry,
     parse_list,
     parse_list_line,

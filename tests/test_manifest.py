@@ -1,4 +1,4 @@
-"""The manifest (aiodl._manifest): its records on a real SQLite file, then reruns of real
+"""The manifest (aiodl._disk.manifest): its records on a real SQLite file, then reruns of real
 downloads that skip what it says is done."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import aiodl
-from aiodl._manifest import BATCH_ROWS, Manifest, outcome
-from aiodl._names import sharded
+from aiodl._disk.manifest import BATCH_ROWS, Manifest, outcome
+from aiodl._disk.names import sharded
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer
 

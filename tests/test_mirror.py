@@ -1,4 +1,4 @@
-"""Properties of the tree walk (aiodl._mirror): a fake server's listings, no sockets."""
+"""Properties of the tree walk (aiodl._core.treewalk): a fake server's listings, no sockets."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aiodl._core.treewalk import MAX_DEPTH, Found, Refused, TreeWalk, child_url, is_tree_url, wanted
 from aiodl._exceptions import UnsafePathError
-from aiodl._listing import Entry
-from aiodl._mirror import MAX_DEPTH, Found, Refused, TreeWalk, child_url, is_tree_url, wanted
+from aiodl._protocols.ftp.listing import Entry
 from tests.test_names import assert_safe_name, nasty_names
 
 ROOT = "ftp://h/pub/"

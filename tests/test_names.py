@@ -1,4 +1,4 @@
-"""Properties of target file names (aiodl._names): untrusted names never escape ``dest``."""
+"""Properties of target file names (aiodl._disk.names): untrusted names never escape ``dest``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._exceptions import UnsafePathError
-from aiodl._names import (
+from aiodl._disk.names import (
     FALLBACK_NAME,
     choose_name,
     name_from_content_disposition,
@@ -21,6 +20,7 @@ from aiodl._names import (
     sanitize_name,
     sanitize_relative,
 )
+from aiodl._exceptions import UnsafePathError
 
 DEST = PurePosixPath("/dest")
 # Every name Windows reserves: a harmless-looking one of these is rightly renamed.

@@ -1,12 +1,12 @@
-"""Choosing among a file's sources (aiodl._origins): pure, so driven by generated states."""
+"""Choosing among a file's sources (aiodl._core.mirrors): pure, so driven by generated states."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._driver import RemoteFile, Source
-from aiodl._origins import MAX_RANGES_SHOWN, Origin, disagreement, pick, provenance
+from aiodl._core.mirrors import MAX_RANGES_SHOWN, Origin, disagreement, pick, provenance
+from aiodl._protocols.driver import RemoteFile, Source
 
 
 class _NoDriver:

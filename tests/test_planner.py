@@ -1,4 +1,4 @@
-"""Properties of segment planning and work stealing (aiodl._planner)."""
+"""Properties of segment planning and work stealing (aiodl._core.planner)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._planner import Segment, plan, plan_gaps, slowest, steal, take_over
-from aiodl._ranges import RangeSet
+from aiodl._core.planner import Segment, plan, plan_gaps, slowest, steal, take_over
+from aiodl._disk.ranges import RangeSet
 
 sizes = st.integers(min_value=0, max_value=10**7)
 splits = st.integers(min_value=1, max_value=64)

@@ -1,4 +1,4 @@
-"""Properties of byte-range sets (aiodl._ranges), against a set-of-bytes model."""
+"""Properties of byte-range sets (aiodl._disk.ranges), against a set-of-bytes model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._ranges import RangeSet
+from aiodl._disk.ranges import RangeSet
 
 ranges = st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), max_size=30)
 

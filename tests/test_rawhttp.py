@@ -1,4 +1,4 @@
-"""Plain-HTTP connections (aiodl._rawhttp) against the real local test server."""
+"""Plain-HTTP connections (aiodl._protocols.http.plain) against the real local test server."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aiodl._driver import RemoteFile
-from aiodl._rawhttp import RawPool
+from aiodl._protocols.driver import RemoteFile
+from aiodl._protocols.http.plain import RawPool
 from tests.conftest import random_bytes
 from tests.servers.http import FaultServer
 

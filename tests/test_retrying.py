@@ -1,4 +1,4 @@
-"""Properties of the retry loop (aiodl._retrying): the count of tries, and its reset."""
+"""Properties of the retry loop (aiodl._pacing.retrying): the count of tries, and its reset."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from aiodl._exceptions import (
     IntegrityError,
     TransferError,
 )
-from aiodl._retry import RetryPolicy
-from aiodl._retrying import retrying
+from aiodl._pacing.retry import RetryPolicy
+from aiodl._pacing.retrying import retrying
 
 Outcome = Literal["ok", "short", "stall", "503", "404", "integrity", "bug"]
 outcomes = st.lists(

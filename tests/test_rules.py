@@ -1,4 +1,5 @@
-"""Properties of the HTTP trust rules (aiodl._rules): ranges, redirects, secret masking."""
+"""Properties of the HTTP trust rules (aiodl._protocols.http.rules): ranges, redirects,
+secret masking."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from aiodl._exceptions import DownloadError
-from aiodl._rules import (
+from aiodl._protocols.http.rules import (
     ContentRange,
     looks_secret,
     mask_url,

@@ -1,4 +1,4 @@
-"""Socket-to-file copies (aiodl._sockcopy) over real connected sockets."""
+"""Socket-to-file copies (aiodl._network.sockcopy) over real connected sockets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aiodl._sockcopy import SocketReader
+from aiodl._network.sockcopy import SocketReader
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""The speed floor (aiodl._speed): windows of a second, checked with generated timings."""
+"""The speed floor (aiodl._pacing.speed): windows of a second, checked with generated timings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiodl import TooSlow
-from aiodl._speed import MEASURE_SECONDS, SpeedFloor
+from aiodl._pacing.speed import MEASURE_SECONDS, SpeedFloor
 
 GAPS = st.lists(st.floats(min_value=0.001, max_value=0.5), min_size=1, max_size=200)
 

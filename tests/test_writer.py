@@ -11,11 +11,11 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from aiodl import DownloadError, IntegrityError, UnsafePathError
-from aiodl._checksum import Checksum
-from aiodl._folders import Folders
-from aiodl._names import part_name
-from aiodl._ranges import RangeSet
-from aiodl._writer import PartFile, _drop_written, open_part
+from aiodl._disk.checksum import Checksum
+from aiodl._disk.folders import Folders
+from aiodl._disk.names import part_name
+from aiodl._disk.partfile import PartFile, _drop_written, open_part
+from aiodl._disk.ranges import RangeSet
 
 pytestmark = pytest.mark.anyio
 

@@ -23,11 +23,11 @@ from aiohttp import web
 
 import aiodl
 from aiodl._config import Config
-from aiodl._driver import Body, RemoteFile, Source
-from aiodl._engine import Engine
-from aiodl._ftp import FTPDriver
-from aiodl._listing import Listing
-from aiodl._http import HTTPDriver
+from aiodl._core.engine import Engine
+from aiodl._protocols.driver import Body, RemoteFile, Source
+from aiodl._protocols.ftp.driver import FTPDriver
+from aiodl._protocols.ftp.listing import Listing
+from aiodl._protocols.http.driver import HTTPDriver
 from tests.conftest import random_bytes, write_tree
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer, running

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 import aiodl
-from aiodl._driver import RemoteFile
-from aiodl._journal import FOLDER, NAME, Checkpoint, Journal
-from aiodl._manifest import Manifest
-from aiodl._names import part_name
-from aiodl._ranges import RangeSet
+from aiodl._disk.journal import FOLDER, NAME, Checkpoint, Journal
+from aiodl._disk.manifest import Manifest
+from aiodl._disk.names import part_name
+from aiodl._disk.ranges import RangeSet
+from aiodl._protocols.driver import RemoteFile
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.held import HOLD_TIMEOUT, HeldServer

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import pytest
 
 import aiodl
-import aiodl._ftplisting
-import aiodl._mirror
+import aiodl._core.treewalk
+import aiodl._protocols.ftp.folders
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.ftpscript import Script, scripted
@@ -126,7 +126,7 @@ async def test_a_tree_walk_stops_at_the_folder_cap_with_one_failure(
 ) -> None:
     """A tree of 63 folders and a cap of 10: ten folders are listed, their ten files are
     fetched, and one failed Result says the walk reached the cap."""
-    monkeypatch.setattr(aiodl._mirror, "MAX_FOLDERS", 10)
+    monkeypatch.setattr(aiodl._core.treewalk, "MAX_FOLDERS", 10)
     assert _binary_tree(ftp.root / "pub", 5) == 63
     results = await aiodl.download_many([ftp.url("pub/")], tmp_path / "d")
     failed = [r for r in results if not r.ok]
@@ -177,7 +177,7 @@ async def test_a_listing_of_too_many_entries_fails_that_folder(
     ftp: RunningFTP, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past the cap on entries per listing a folder fails, saying so; the walk goes on."""
-    monkeypatch.setattr(aiodl._ftplisting, "MAX_ENTRIES", 1000)
+    monkeypatch.setattr(aiodl._protocols.ftp.folders, "MAX_ENTRIES", 1000)
     (ftp.root / "pub" / "big").mkdir(parents=True)
     (ftp.root / "pub" / "ok.txt").write_bytes(b"ok")
     ftp.faults.listings["/pub/big"] = [f"type=file;size=1; f{i}" for i in range(1001)]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from aiodl._journal import Checkpoint, Journal
-from aiodl._names import part_name
-from aiodl._ranges import RangeSet
+from aiodl._disk.journal import Checkpoint, Journal
+from aiodl._disk.names import part_name
+from aiodl._disk.ranges import RangeSet
 from tests.conftest import random_bytes
 from tests.faults.test_http import FAST, MiB, assert_nothing_saved, assert_saved
 from tests.servers.http import FaultServer, running

@@ -23,7 +23,7 @@ import pytest
 import trustme
 
 import aiodl
-from aiodl._http1 import MAX_HEAD
+from aiodl._protocols.http.wire import MAX_HEAD
 from tests.faults.test_http import assert_nothing_saved, assert_saved
 from tests.servers.rawhttp import RawRequest, RawServer, Responder, running_raw
 from tests.servers.rawtls import running_raw_tls, trusting

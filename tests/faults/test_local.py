@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 import aiodl
-from aiodl._names import part_name
+from aiodl._disk.names import part_name
 from tests.conftest import random_bytes, sha
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer

@@ -1,0 +1,408 @@
+"""One file, from its first request to its rename: resumed, fetched fresh, or skipped.
+
+The engine schedules; a ``FileDownload`` decides how one file is fetched:
+
+- **resumed** when the journal holds durable bytes of it: the first request asks for the
+  first missing byte with the file's validators (HTTP If-Range; FTP SIZE and MDTM), and
+  only the gaps are fetched. A changed file, a server that now ignores ranges, or a part
+  file that is gone starts the file over.
+- **listed** when a folder listing named it: size and time are known before connecting,
+  so a complete copy is skipped without any connection.
+- **fresh** otherwise: the first response names the target (Content-Disposition) and
+  tells the size.
+
+With mirrors, the first source that answers is the reference and the others add
+connections (see ``_transfer``). A file that changes on the server while it is fetched
+(FileChangedError) is fetched again from byte 0, once. A failure keeps the part file for
+the next run only when the journal holds some of its bytes and they can be trusted (not
+an IntegrityError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path, PurePosixPath
+
+from .._disk.checksum import Checksum, check_file
+from .._disk.commit import finish
+from .._disk.journal import Checkpoint
+from .._disk.names import choose_name, sharded
+from .._disk.partfile import PartFile, open_part
+from .._disk.ranges import RangeSet
+from .._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
+from .._models import Result, Started
+from .._pacing.hosts import Slot, limited
+from .._pacing.retrying import retrying
+from .._protocols.driver import Body, RangeIgnored, RemoteFile, Source
+from .._protocols.ftp.listing import Entry
+from .._protocols.http.rules import mask_url
+from .expected import Expected
+from .job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
+from .mirrors import RETRIES_WITH_FALLBACK, Origin, provenance
+from .transfer import Transfer
+
+log = logging.getLogger("aiodl")
+# Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
+SYNC_EVERY = 64 << 20
+# Files up to this size are created on the event loop, larger ones in a worker thread.
+INLINE_OPEN = 1 << 20
+
+
+class FileDownload:
+    """Fetches ``job`` from ``source``; ``run`` returns its Result or raises its error."""
+
+    def __init__(self, job: Job, sources: Sequence[Source], services: Services) -> None:
+        self._job = job
+        self._sources = list(sources)
+        self._source = sources[0]  # the reference: the source whose answer is the file
+        self._services = services
+        self._config = services.config
+        self._journaled = False
+        self._slot: Slot | None = None
+        self._origins: list[Origin] = []
+        self._verified = False  # a digest confirmed the bytes
+        self._claims: dict[Path, Claim] = {}  # targets this file took
+        self._expected = Expected(job.request, services.sums, self._config.checksums)
+
+    async def run(self) -> Result:
+        self._slot = self._services.slot(self._source.url)
+        await self._slot.take()
+        try:
+            try:
+                return await self._attempt(resume=True)
+            except FileChangedError as error:
+                log.warning("%s: %s; fetching it again from byte 0", self._job.url, error)
+                return await self._attempt(resume=False)
+        finally:
+            self._slot.give_back()
+            for target in self._claims:
+                self._services.targets.release(target)
+
+    async def _attempt(self, *, resume: bool) -> Result:
+        checkpoint = self._checkpoint() if resume else None
+        if checkpoint is not None:
+            result = await self._resume(checkpoint)
+            if result is not None:
+                return result
+        if self._job.listed is not None:
+            return await self._listed(self._job.listed)
+        return await self._fresh()
+
+    def _checkpoint(self) -> Checkpoint | None:
+        """The journal's record of this file, if it has one for this URL and target."""
+        request = self._job.request
+        wanted = None if request.path is None else self._target(None, "").as_posix()
+        return self._services.journal.find(self._job.url, wanted)
+
+    def _target(self, disposition: str | None, url: str) -> PurePosixPath:
+        """Where the file goes below dest: the request's path, else the server's name,
+        else the URL's; sharded when the run asks for it."""
+        named = choose_name(self._job.request.path, disposition, url)
+        return sharded(named, self._config.shard)
+
+    async def _resume(self, checkpoint: Checkpoint) -> Result | None:
+        """Fetch only what the journal lacks; None when the file must start over."""
+        info = checkpoint.remote(self._source.url)
+        listed = self._job.listed
+        if listed is not None and not checkpoint.matches(listed_info(self._source, listed)):
+            self._start_over(checkpoint, None, "the listing shows another version")
+            return None
+        part = await self._stage(PurePosixPath(checkpoint.path), info, keep=checkpoint.ranges)
+        if part is None:
+            self._services.journal.forget(checkpoint.path)
+            return self._skipped(info)
+        if not part.reused:
+            self._start_over(checkpoint, part, f"{part.path.name} is gone or damaged")
+            return None
+        self._journaled = True
+        assert info.size is not None
+        gaps = part.reused.gaps(info.size)
+        probe = None
+        if gaps:
+            try:
+                probe = await self._probe(info, start=gaps[0][0])
+            except (FileChangedError, RangeIgnored) as error:
+                self._start_over(checkpoint, part, str(error))
+                return None
+            except BaseException as error:
+                self._abandon(part, error)
+                raise
+        log.info("resuming %s: %d of %d bytes on disk", self._job.url, part.reused.total, info.size)
+        return await self._fill(part, info, probe, gaps)
+
+    def _start_over(self, checkpoint: Checkpoint, part: PartFile | None, why: str) -> None:
+        """The journal's bytes cannot be used: forget them; the caller starts afresh."""
+        log.warning("not resuming %s (%s); fetching it from byte 0", self._job.url, why)
+        if part is not None:
+            part.discard()
+        self._services.journal.forget(checkpoint.path)
+        self._journaled = False
+
+    async def _fresh(self) -> Result:
+        """Probe first: the response names the target and tells the size."""
+        probe = await self._probe_any()
+        try:
+            info = probe.info
+            check_announced_size(self._job.request, info, self._config.max_size)
+            request = self._job.request
+            relative = self._target(info.disposition, request.url)
+            part = await self._stage(relative, info, compare_time=False, served=info.digest)
+            if part is None:
+                return self._skipped(info)
+            return await self._fill(part, info, probe)
+        finally:
+            await probe.aclose()
+
+    async def _listed(self, entry: Entry) -> Result:
+        """A file from a folder listing: a complete copy (same size and time) is skipped
+        without opening any connection."""
+        info = listed_info(self._source, entry)
+        check_announced_size(self._job.request, info, self._config.max_size)
+        relative = self._target(None, self._source.url)
+        part = await self._stage(relative, info)
+        if part is None:
+            return self._skipped(info)
+        try:
+            probe = await self._probe(info)
+        except BaseException:
+            part.discard()
+            raise
+        try:  # the probe's word on ranges counts: the driver may know the server refuses
+            return await self._fill(part, probe.info, probe)
+        finally:
+            await probe.aclose()
+
+    async def _probe_any(self) -> Body:
+        """The first source that answers, in the order given, becomes the reference: a
+        source that fails while others are left gets one retry, the last one every retry."""
+        for source in self._sources[:-1]:
+            try:
+                return await self._probe(None, source=source, fallback=True)
+            except LocalFileError:
+                raise
+            except DownloadError as error:
+                log.warning("%s: %s; trying the next source", mask_url(source.url), error)
+        return await self._probe(None, source=self._sources[-1])
+
+    async def _probe(
+        self,
+        known: RemoteFile | None,
+        start: int = 0,
+        *,
+        source: Source | None = None,
+        fallback: bool = False,
+    ) -> Body:
+        """The first request of a file, retried under the host's limit (from the
+        reference, or from ``source``, which then becomes the reference; with
+        ``fallback``, other sources are left to try, so this one gets fewer retries)."""
+        if source is not None and source is not self._source:
+            await self._move_to(source)
+        source, policy = self._source, self._config.retry_policy
+        if fallback:
+            policy = policy.at_most(RETRIES_WITH_FALLBACK)
+        host = self._services.host(source.url)
+        return await retrying(
+            policy,
+            lambda: limited(
+                host, lambda: source.driver.open(source, start, None, known), slot=self._slot
+            ),
+            progress=lambda: 0,
+            on_retry=self._services.retry_hook(self._job.index),
+            slot=self._slot,
+        )
+
+    async def _move_to(self, source: Source) -> None:
+        """Make ``source`` the reference, holding a place on its host instead."""
+        assert self._slot is not None
+        self._slot.give_back()
+        self._source = source
+        self._slot = self._services.slot(source.url)
+        await self._slot.take()
+
+    async def _stage(
+        self,
+        relative: PurePosixPath,
+        info: RemoteFile,
+        *,
+        compare_time: bool = True,
+        keep: RangeSet | None = None,
+        served: Checksum | None = None,
+    ) -> PartFile | None:
+        """Open the part file; None when a complete copy is already there.
+
+        A small file is opened right here: a handful of metadata calls, where a thread hop
+        each (GIL hand-offs included) cost a fifth of a small-file mirror's time. A large
+        or unknown size goes to a thread, where a file system that emulates preallocation
+        by writing zeros cannot stall the transfers. A copy counts as complete by size,
+        by time too where a listing gave one (``compare_time``), and by its digest when
+        one is known (the request's, the checksums file's, or ``served``, the server's):
+        it is hashed, in the worker thread too when large.
+        """
+        services = self._services
+        await self._claim(services.dest.joinpath(*relative.parts))
+        opening = partial(
+            open_part,
+            services.folders,
+            relative,
+            info.size,
+            modified=info.modified if compare_time else None,
+            overwrite=self._config.overwrite,
+            sync_every=SYNC_EVERY if self._config.sync else None,
+            keep=keep,
+            expected=self._expected.digest(served, relative),
+        )
+        try:
+            target, part = await self._open(opening, info.size)
+        except (LocalFileError, OSError):
+            self._job.path = services.dest.joinpath(*relative.parts)  # where it would be
+            raise
+        self._job.path = target
+        return part
+
+    async def _claim(self, target: Path) -> None:
+        if target not in self._claims:
+            self._claims[target] = await self._services.targets.claim(target, self._job.request.url)
+
+    @staticmethod
+    async def _open(
+        opening: Callable[[], tuple[Path, PartFile | None]], size: int | None
+    ) -> tuple[Path, PartFile | None]:
+        """Run ``opening`` here for a small file, in a worker thread for a large one."""
+        if size is not None and size <= INLINE_OPEN:
+            return opening()
+        future = asyncio.get_running_loop().run_in_executor(None, opening)
+        try:
+            return await finish(future)
+        except asyncio.CancelledError:  # opened after all: nobody else will close it
+            if not future.cancelled() and future.exception() is None:
+                opened = future.result()[1]
+                if opened is not None:
+                    opened.close()
+            raise
+
+    def _skipped(self, info: RemoteFile) -> Result:
+        job = self._job
+        log.info("skipped %s: %s is complete", job.url, job.path)
+        unlisted = self._expected.unlisted(job.url, self._saved())
+        return Result(job.url, job.path, ok=True, size=info.size, skipped=True, unverified=unlisted)
+
+    async def _fill(
+        self,
+        part: PartFile,
+        info: RemoteFile,
+        probe: Body | None,
+        gaps: list[tuple[int, int]] | None = None,
+    ) -> Result:
+        """Fetch the missing bytes into ``part``, then check, flush and rename it."""
+        job, services = self._job, self._services
+        assert job.path is not None
+        if info.ranged and info.size is not None and self._config.sync:
+            part.on_durable = partial(self._save, info)
+        try:
+            services.report(Started(job.index, job.url, job.path, info.size, part.reused.total))
+            size = info.size or 0
+            if probe is not None:
+                size = await self._transfer(part, info, gaps).run(probe)
+            check_received_size(job.request, size)
+            await part.settle()
+            served = info.digest or (probe.info.digest if probe is not None else None)
+            await self._verify(part, size, served)
+            await services.committer.commit(part, size, info.modified)
+        except BaseException as error:
+            self._abandon(part, error)
+            raise
+        if self._journaled:
+            services.journal.forget(self._relative(job.path))
+        if self._config.sync:
+            services.synced_folders.add(job.path.parent)
+        log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
+        return Result(
+            job.url,
+            job.path,
+            ok=True,
+            size=size,
+            resumed=bool(part.reused),
+            sources={mask_url(o.url): o.delivered.total for o in self._origins if o.delivered},
+            unverified=(info.unframed and job.request.size is None and not self._verified)
+            or self._expected.unlisted(job.url, self._saved()),
+        )
+
+    def _saved(self) -> PurePosixPath:
+        """Where the file is saved, below dest."""
+        assert self._job.path is not None
+        return PurePosixPath(self._relative(self._job.path))
+
+    async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
+        """Hash the file if a digest is expected; with mirrors, a mismatch names the
+        ranges each source sent."""
+        expected = self._expected.digest(served, self._saved())
+        if expected is None:
+            return
+        self._verified = True
+        assert self._job.path is not None
+        name = self._relative(self._job.path)
+        detail = f" ({provenance(self._origins)})" if len(self._origins) > 1 else ""
+        try:
+            await check_file(part.fileno(), size, expected, name, detail, inline=INLINE_OPEN)
+        except IntegrityError as error:
+            error.url = self._job.url
+            raise
+
+    def _transfer(
+        self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None
+    ) -> Transfer:
+        config, services = self._config, self._services
+        assert self._slot is not None
+        others = [source for source in self._sources if source is not self._source]
+        self._origins = [Origin(self._source, info), *(Origin(source) for source in others)]
+        return Transfer(
+            origins=self._origins,
+            part=part,
+            info=info,
+            split=config.split,
+            min_segment_size=config.min_segment_size,
+            policy=config.retry_policy,
+            slot=services.slot,
+            held=self._slot,
+            host=services.host,
+            on_retry=services.retry_hook(self._job.index),
+            on_progress=services.progress_hook(self._job.index),
+            gaps=gaps,
+            throttle=services.throttle,
+            strict=self._expected.digest(None, self._saved()) is None,
+            cap=None if info.size is not None else self._cap(),
+            min_speed=config.min_speed,
+        )
+
+    def _cap(self) -> tuple[int, str] | None:
+        """How many bytes a body of unknown length may have: the declared size, else
+        ``max_size``."""
+        declared, most = self._job.request.size, self._config.max_size
+        if declared is not None:
+            return declared, f"the {declared} bytes the request declares"
+        return None if most is None else (most, f"max_size ({most} bytes)")
+
+    def _save(self, info: RemoteFile, durable: RangeSet) -> None:
+        """Journal the ranges now safely on disk (called after each background flush)."""
+        assert self._job.path is not None
+        path = self._relative(self._job.path)
+        self._services.journal.save(Checkpoint.of(path, self._job.url, info, durable))
+        self._journaled = True
+
+    def _abandon(self, part: PartFile, error: BaseException) -> None:
+        """After a failure: keep the part file for the next run when the journal holds
+        some of its bytes and they can be trusted; otherwise remove it and its record."""
+        if self._journaled and not isinstance(error, IntegrityError):
+            part.close()
+            log.info("kept %s to resume later", part.path)
+            return
+        part.discard()
+        if self._journaled and self._job.path is not None:
+            self._services.journal.forget(self._relative(self._job.path))
+            self._journaled = False
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self._services.dest).as_posix()

@@ -1,0 +1,103 @@
+"""The sources of one file (its URL and mirrors): which one a new connection should use,
+whether a mirror serves the same file, and which bytes each one delivered.
+
+Pure logic, no I/O and no clock of its own. A connection is bound to one source; work
+stealing and the lowest-speed rule already move bytes from slow connections to fast ones,
+so a source's share follows its speed. What is decided here is where a new connection
+goes: to a source not tried yet, else to the one whose connections are fastest, so a
+slow mirror gets the few connections it deserves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .._disk.ranges import RangeSet
+from .._protocols.driver import RemoteFile, Source
+from .._protocols.http.rules import mask_url
+
+MAX_RANGES_SHOWN = 8  # per source, in an error message
+# Retries for a source while other sources are left: one, for a blip, then move on.
+RETRIES_WITH_FALLBACK = 1
+
+
+@dataclass(eq=False)
+class Origin:
+    """One source of a file as this download uses it.
+
+    ``known`` is the file as this source first described it (None until it answered);
+    ``delivered`` the byte ranges it wrote; ``dropped`` why it is no longer used.
+    ``seconds`` is connection time spent receiving ``moved`` bytes, summed over its
+    connections, so ``moved / seconds`` is the speed of one of its connections.
+    """
+
+    source: Source
+    known: RemoteFile | None = None
+    delivered: RangeSet = field(default_factory=RangeSet)
+    dropped: str | None = None
+    workers: int = 0
+    moved: int = 0
+    seconds: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return self.source.url
+
+    @property
+    def live(self) -> bool:
+        return self.dropped is None
+
+    def note(self, start: int, nbytes: int, seconds: float) -> None:
+        """``nbytes`` at ``start`` arrived over one connection in ``seconds``."""
+        self.delivered.add(start, start + nbytes)
+        self.moved += nbytes
+        self.seconds += seconds
+
+    @property
+    def speed(self) -> float | None:
+        """Bytes per second of one connection; None before there is anything to go by."""
+        return self.moved / self.seconds if self.seconds > 0 else None
+
+
+def pick(origins: Sequence[Origin]) -> Origin | None:
+    """Where a new connection goes: a live source nobody measured yet (the one with the
+    fewest connections, in the order given), else the one whose connections are fastest;
+    None when every source is dropped."""
+    live = [origin for origin in origins if origin.live]
+    if not live:
+        return None
+    untried = [origin for origin in live if origin.speed is None]
+    if untried:
+        return min(untried, key=lambda origin: origin.workers)
+    return max(live, key=lambda origin: origin.speed or 0.0)
+
+
+def disagreement(reference: RemoteFile, seen: RemoteFile, *, strict: bool) -> str | None:
+    """Why a mirror's answer is not the reference's file, or None if it may be the same.
+
+    The size must match. ``strict`` (no checksum will check the bytes at the end) also
+    requires equal ETags when both servers send one; mirrors synchronised with their
+    times kept (rsync -t) send the same ETag, servers with another version do not.
+    """
+    if reference.size != seen.size:
+        return f"its size is {_size(seen.size)}, not {_size(reference.size)}"
+    if strict and reference.etag and seen.etag and reference.etag != seen.etag:
+        return f"its ETag is {seen.etag}, not {reference.etag}"
+    return None
+
+
+def provenance(origins: Sequence[Origin]) -> str:
+    """Which source delivered which bytes, for an error a user can act on (exclude the
+    mirror that sent bad ranges)."""
+    parts = []
+    for origin in origins:
+        ranges = [f"{start}-{end - 1}" for start, end in origin.delivered]
+        if len(ranges) > MAX_RANGES_SHOWN:
+            ranges = [*ranges[:MAX_RANGES_SHOWN], f"... ({len(ranges)} ranges)"]
+        parts.append(f"{mask_url(origin.url)} sent {', '.join(ranges) or 'nothing'}")
+    return "; ".join(parts)
+
+
+def _size(size: int | None) -> str:
+    return "unknown" if size is None else f"{size} bytes"

@@ -1,0 +1,419 @@
+"""Moving one file's bytes: segment workers, work stealing, retries and range fallback.
+
+A ``Transfer`` starts with the probe's open body feeding segment 0 and up to ``split - 1``
+more workers, each holding a connection slot while it works. A worker that finishes its
+segment steals the back half of the largest remaining one. If the server turns out not to
+honour ranges, every worker stops and the file restarts as one stream from byte 0; bytes
+of a full body are never spliced into a segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TypeVar
+
+from .._disk.partfile import PartFile
+from .._disk.ranges import RangeSet
+from .._exceptions import (
+    ConnectionLimitError,
+    DownloadError,
+    IntegrityError,
+    LocalFileError,
+    MirrorRejected,
+    TransferError,
+)
+from .._pacing.bucket import Throttle
+from .._pacing.hosts import HostLimit, Slot, limited
+from .._pacing.retry import RetryPolicy
+from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
+from .._pacing.speed import SpeedFloor
+from .._protocols.driver import Body, RangeIgnored, RemoteFile
+from .._protocols.http.rules import mask_url
+from .mirrors import RETRIES_WITH_FALLBACK, Origin, disagreement, pick
+from .planner import Segment, plan, plan_gaps, slowest, steal, take_over
+
+T = TypeVar("T")
+FLUSH_BYTES = 1 << 20
+# The lowest-speed rule: a connection this many times slower than the file's median,
+# measured over this long, is replaced when nothing else is left to split.
+SLOW_FACTOR = 4.0
+MEASURE_SECONDS = 1.0
+_UNKNOWN_END = sys.maxsize
+log = logging.getLogger("aiodl")
+
+SlotFactory = Callable[[str], Slot]
+
+
+class _Dropped(Exception):
+    """A worker's source was dropped for this file; its segment goes to the others.
+    Never escapes the transfer."""
+
+
+class _SteppedBack(Exception):
+    """A worker gave its place up after the host refused a connection; the others take
+    its segment over. Never escapes the transfer."""
+
+
+@dataclasses.dataclass
+class Transfer:
+    """Fetches ``info``'s bytes into ``part`` from ``origins``; ``run`` returns the size.
+
+    ``origins[0]`` answered the probe and is the reference: the others (mirrors) must
+    serve the same file. A source that keeps failing while others are left is dropped for
+    this file and its segments go to the others; the last source gets every retry.
+    """
+
+    origins: list[Origin]
+    part: PartFile
+    info: RemoteFile
+    split: int
+    min_segment_size: int
+    policy: RetryPolicy
+    slot: SlotFactory  # a place for an extra worker on a source's host
+    held: Slot  # the place the file holds already: its first worker's
+    host: Callable[[str], HostLimit]
+    on_retry: RetryHook
+    on_progress: ProgressHook | None = None
+    gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
+    throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
+    strict: bool = True  # no checksum at the end: mirrors must match ETags too
+    cap: tuple[int, str] | None = None  # unknown size: at most this many bytes (and why)
+    min_speed: float | None = None  # a connection below this for a second is replaced
+    _segments: list[Segment] = dataclasses.field(default_factory=list)
+    _claimed: set[Segment] = dataclasses.field(default_factory=set)
+    _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
+    _active: int = 0
+    _workers: dict[Segment, asyncio.Task[None]] = dataclasses.field(default_factory=dict)
+    _meters: dict[Segment, tuple[float, int]] = dataclasses.field(default_factory=dict)
+    _group: asyncio.TaskGroup | None = None
+    _contacts: dict[Origin, asyncio.Lock] = dataclasses.field(default_factory=dict)
+    _reported: int = 0  # bytes told to on_progress, net
+
+    @property
+    def reference(self) -> Origin:
+        return self.origins[0]
+
+    async def run(self, probe: Body) -> int:
+        """Download everything; ``probe`` is the open body that starts at byte 0."""
+        if self.info.ranged and self.info.size is not None:
+            try:
+                return await self._run_segments(probe)
+            except RangeIgnored:
+                self.info = dataclasses.replace(self.info, ranged=False)
+                self.part.restart()  # a stream from byte 0 reuses nothing
+                self._advance(-self._reported)  # its bytes are counted again as they come
+                for origin in self.origins:
+                    origin.delivered = RangeSet()
+                self.reference.known = self.info  # asked for without a range from now on
+            await self.held.take()  # the first worker may have given it back
+            probe = await self._retrying(
+                lambda: self._open(self.reference, 0, None), lambda: 0, self.held
+            )
+        return await self._run_stream(probe)
+
+    async def _run_segments(self, probe: Body) -> int:
+        assert self.info.size is not None
+        if self.gaps is None:
+            self._segments = plan(self.info.size, self.split, self.min_segment_size)
+        else:
+            self._segments = plan_gaps(self.gaps, self.split, self.min_segment_size)
+        if not self._segments:
+            await probe.aclose()
+            return 0
+        first = self._claim_next()
+        assert first is not None
+        if len(self._segments) == 1 and len(self.origins) == 1:  # no task group, no task
+            await self._work(first, probe, self.held, self.reference)
+        else:
+            watcher: asyncio.Task[None] | None = None
+            try:
+                async with asyncio.TaskGroup() as group:
+                    self._group = group
+                    self._spawn(self.reference, self._work(first, probe, self.held, self.reference))
+                    for _ in range(min(self.split, len(self._segments)) - 1):
+                        self._add_worker()
+                    watcher = asyncio.create_task(self._watch())
+            except BaseExceptionGroup as failures:
+                raise first_failure(failures) from None
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+        missing = sum(segment.remaining for segment in self._segments)
+        if missing:  # never commit a file with a hole, whatever went wrong above
+            message = f"{missing} bytes were left unfetched"
+            raise TransferError(message, url=mask_url(self.reference.url))
+        return self.info.size
+
+    async def _run_stream(self, probe: Body) -> int:
+        """One stream from byte 0; an unknown size ends at the end of the body."""
+        end = self.info.size if self.info.size is not None else _UNKNOWN_END
+        segment = Segment(0, end)
+        await self._fetch(segment, probe, self.held, self.reference)
+        if self.info.size is None:
+            self.part.truncate(segment.pos)
+        return segment.pos
+
+    def _add_worker(self) -> None:
+        """One more worker, on the source a new connection should use (if any is left)."""
+        origin = pick(self.origins)
+        if origin is not None:
+            self._spawn(origin, self._work_with_slot(origin))
+
+    def _spawn(self, origin: Origin, work: Coroutine[None, None, None]) -> None:
+        """Run a worker of ``origin``, counted from now on (so the next worker planned
+        right after this one goes to another source) until it ends."""
+        assert self._group is not None
+        origin.workers += 1
+
+        async def counted() -> None:
+            try:
+                await work
+            finally:
+                origin.workers -= 1
+
+        self._group.create_task(counted())
+
+    async def _work_with_slot(self, origin: Origin) -> None:
+        """An extra worker: waits for a connection slot, then takes whatever work is left."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        async with self.slot(origin.url) as slot:
+            self._waiting.discard(task)
+            segment = self._claim_next()
+            if segment is not None:
+                await self._work(segment, None, slot, origin)
+
+    async def _work(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
+        """Fetch ``segment``, then keep stealing work until none is worth a request."""
+        self._active += 1
+        try:
+            current: Segment | None = segment
+            while current is not None and origin.live:
+                task = asyncio.current_task()
+                assert task is not None
+                self._workers[current] = task
+                try:
+                    await self._fetch(current, body, slot, origin)
+                except (_SteppedBack, _Dropped):
+                    self._claimed.discard(current)  # left for the workers still active
+                    break
+                body = None
+                self._claimed.discard(current)
+                current = self._claim_next()
+            else:
+                if origin.live:
+                    self._stop_waiting()
+        finally:
+            self._active -= 1
+            # Done with connections: the file's own place too, or it would sit idle while
+            # its last segments wait for places (with a lowered host limit, forever).
+            slot.give_back()
+        if not origin.live:
+            self._add_worker()  # its work goes on from another source
+
+    async def _watch(self) -> None:
+        """The lowest-speed rule, for when no idle worker is left to apply it: a connection
+        is known to be far slower only after it has been measured a while, by when the
+        others may have finished. Holds no connection slot; a new worker takes the rest."""
+        while True:
+            await asyncio.sleep(MEASURE_SECONDS / 4)
+            thief = self._take_over_slow()
+            if thief is not None:
+                self._segments.append(thief)  # unclaimed: the next free worker takes it
+                self._add_worker()
+
+    def _stop_waiting(self) -> None:
+        """No work is left for a new connection, and remaining work only shrinks: cancel
+        the workers still waiting for a slot (they could otherwise wait on a slot that this
+        file itself holds)."""
+        for task in self._waiting:
+            task.cancel()
+        self._waiting.clear()
+
+    def _claim_next(self) -> Segment | None:
+        """An unclaimed unfinished segment, else the back half of the largest claimed one."""
+        for segment in self._segments:
+            if not segment.done and segment not in self._claimed:
+                self._claimed.add(segment)
+                return segment
+        thief = steal([s for s in self._claimed if not s.done], self.min_segment_size)
+        if thief is None:
+            thief = self._take_over_slow()
+        if thief is not None:
+            self._segments.append(thief)
+            self._claimed.add(thief)
+        return thief
+
+    def _take_over_slow(self) -> Segment | None:
+        """Nothing left to split: a connection far slower than the file's median (measured
+        over at least ``MEASURE_SECONDS``) gives its whole rest to the caller's, and its
+        worker is cancelled (its connection closes; a retry would not be faster)."""
+        now = time.monotonic()
+        speeds = {
+            segment: count / (now - began)
+            for segment, (began, count) in self._meters.items()
+            if now - began >= MEASURE_SECONDS
+        }
+        victim = slowest(speeds, self._claimed, SLOW_FACTOR)
+        if victim is None:
+            return None
+        worker = self._workers.pop(victim, None)
+        if worker is not None and worker is not asyncio.current_task():
+            worker.cancel()
+        return take_over(victim)
+
+    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
+        """Fill ``segment`` from ``origin``, reopening from where it stopped after each
+        failure (lending ``slot`` to others while it waits to try again). While other
+        sources are left, a source gets one retry, then it is dropped (``_Dropped``)."""
+        opened = [body]
+
+        async def attempt() -> None:
+            current = opened[0] or await self._open_segment(segment, slot, origin)
+            opened[0] = None
+            try:
+                await self._pump(current, segment, origin)
+            except DownloadError:
+                self._restart_if_unranged(segment)
+                raise
+            finally:
+                await current.aclose()
+
+        while True:
+            alone = not self._others_live(origin)
+            policy = self.policy if alone else self.policy.at_most(RETRIES_WITH_FALLBACK)
+            try:
+                return await self._retrying(attempt, lambda: segment.pos, slot, policy)
+            except LocalFileError:
+                raise
+            except DownloadError as error:
+                if alone or (origin is self.reference and not self.info.ranged):
+                    raise
+                if not origin.live or self._others_live(origin):
+                    if origin.live:
+                        log.warning("dropped %s for this file: %s", mask_url(origin.url), error)
+                        origin.dropped = str(error)
+                    raise _Dropped from error
+                # the others were dropped meanwhile: this one gets every retry now
+
+    def _others_live(self, origin: Origin) -> bool:
+        return any(other.live for other in self.origins if other is not origin)
+
+    def _request_end(self, segment: Segment) -> int | None:
+        return None if segment.end == _UNKNOWN_END else segment.end
+
+    def _restart_if_unranged(self, segment: Segment) -> None:
+        """Without ranges a retry starts over: the bytes so far are written again."""
+        if not self.info.ranged and segment.pos:
+            self._advance(-segment.pos)
+            segment.pos = 0
+
+    async def _open_segment(self, segment: Segment, slot: Slot, origin: Origin) -> Body:
+        """Open the rest of ``segment`` under the host's policy. When the host refuses
+        another connection, a worker with company steps back and leaves its segment to the
+        others; the last one waits for a place under the lowered limit and retries."""
+        try:
+            return await limited(
+                self.host(origin.url),
+                lambda: self._open(origin, segment.pos, self._request_end(segment)),
+                slot=slot,
+                give_way=lambda: self._active > 1,
+            )
+        except ConnectionLimitError:
+            if self._active > 1:
+                raise _SteppedBack from None
+            raise
+
+    async def _open(self, origin: Origin, start: int, end: int | None) -> Body:
+        """A request for ``[start, end)``. A mirror is asked by one connection first; the
+        others wait for its verdict."""
+        if origin.known is None:
+            async with self._contacts.setdefault(origin, asyncio.Lock()):
+                if origin.known is None and origin.live:
+                    return await self._first_contact(origin, start, end)
+        if not origin.live:
+            raise MirrorRejected(f"{origin.dropped}", url=mask_url(origin.url))
+        return await origin.source.driver.open(origin.source, start, end, origin.known)
+
+    async def _first_contact(self, origin: Origin, start: int, end: int | None) -> Body:
+        """A mirror's first answer, compared with the reference's file: a mirror that is
+        not the same file or serves no ranges is rejected at once (never retried)."""
+        url = mask_url(origin.url)
+        try:
+            body = await origin.source.driver.open(origin.source, start, end, None)
+        except RangeIgnored:
+            origin.dropped = "it does not serve byte ranges"
+            log.warning("not using %s for this file: %s", url, origin.dropped)
+            raise MirrorRejected(origin.dropped, url=url) from None
+        why = disagreement(self.info, body.info, strict=self.strict)
+        if why is not None:
+            await body.aclose()
+            origin.dropped = f"not the same file: {why}"
+            log.warning("not using %s for this file: %s", url, origin.dropped)
+            raise MirrorRejected(origin.dropped, url=url)
+        origin.known = body.info
+        return body
+
+    async def _retrying(
+        self,
+        action: Callable[[], Awaitable[T]],
+        progress: Callable[[], int],
+        slot: Slot,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        return await retrying(
+            policy or self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
+        )
+
+    async def _pump(self, body: Body, segment: Segment, origin: Origin) -> None:
+        """Copy the body into the part file until the segment's (shrinking) end.
+
+        At most ~1 MiB a call: few syscalls, little memory, frequent progress.
+        """
+        throttles = [t for t in (self.throttle, self.host(origin.url).throttle) if t]
+        chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
+        mark = time.monotonic()
+        floor = (
+            None
+            if throttles or not self.min_speed
+            else SpeedFloor(self.min_speed, mark, mask_url(origin.url))
+        )
+        while segment.pos < segment.end:
+            limit = min(segment.end - segment.pos, chunk)
+            if self.cap is not None:  # one byte past the cap is enough to know
+                limit = min(limit, self.cap[0] + 1 - segment.pos)
+                if limit <= 0:
+                    raise IntegrityError(f"the body is larger than {self.cap[1]}")
+            moved = await body.copy_to(self.part, segment.pos, limit)
+            if not moved:
+                break
+            now = time.monotonic()
+            began, count = self._meters.get(segment, (now, 0))
+            self._meters[segment] = (began, count + moved)
+            for throttle in throttles:
+                await throttle.spend(moved)
+            # A thief may have taken the tail meanwhile: its bytes are the same, count once.
+            counted = min(moved, segment.end - segment.pos)
+            origin.note(segment.pos, counted, now - mark)
+            mark = now
+            segment.pos += counted
+            self._advance(counted)
+            if floor is not None:
+                floor.check(moved, now)
+        if segment.pos < segment.end and segment.end != _UNKNOWN_END:
+            raise TransferError(
+                f"connection closed early: {segment.end - segment.pos} bytes of "
+                f"{segment.start}-{segment.end} missing",
+                url=mask_url(origin.url),
+            )
+
+    def _advance(self, nbytes: int) -> None:
+        self._reported += nbytes
+        if self.on_progress is not None:
+            self.on_progress(nbytes)

@@ -1,0 +1,155 @@
+"""Moving a socket's bytes into a file at an offset, without copying them through Python.
+
+On Linux ``os.splice`` moves them socket -> pipe -> file inside the kernel; elsewhere they
+are received into one reusable buffer and written with ``os.pwrite``. Measured on 1 GiB
+over 8 loopback FTP connections: asyncio streams 1.1 s, recv_into + pwrite 0.40-0.51 s,
+splice 0.29-0.31 s. The socket is a plain non-blocking socket on the caller's event loop;
+waiting for data uses ``add_reader``, bounded by ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+
+from .._exceptions import LocalFileError
+from .._protocols.driver import Sink
+
+# One splice moves at most a pipe's capacity; 1 MiB is Linux's default pipe-max-size.
+_PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = 1031
+_SPLICE = hasattr(os, "splice")
+
+
+class SocketReader:
+    """Reads one connected non-blocking socket; ``copy_to`` returns 0 at the end of data.
+
+    ``expected`` is how many bytes will be copied, when known: below a pipe's worth, a
+    pipe's setup (four calls) costs more than the copy it saves, so the buffer is used.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float, expected: int | None = None) -> None:
+        self._sock = sock
+        self._timeout = timeout
+        self._pipe: tuple[int, int] | None = None
+        self._buffer: memoryview | None = None
+        self._splice_it = _SPLICE and (expected is None or expected >= _PIPE_SIZE)
+        self._buffer_size = _PIPE_SIZE if expected is None else min(_PIPE_SIZE, expected + 1)
+
+    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
+        """Move up to ``limit`` bytes (as many as have arrived) into ``sink`` at ``offset``."""
+        if self._splice_it:
+            moved = await self._splice(sink.fileno(), offset, limit)
+        else:
+            moved = await self._receive_and_write(sink.fileno(), offset, limit)
+        sink.written(offset, moved)
+        return moved
+
+    async def read(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes as they arrive; b"" at the end of data."""
+        while True:
+            try:
+                return self._sock.recv(limit)
+            except BlockingIOError:
+                await self._readable()
+
+    async def at_end(self) -> bool:
+        """Whether the peer has closed without sending another byte."""
+        return not await self.read(1)
+
+    def close(self) -> None:
+        self.detach().close()
+
+    def detach(self) -> socket.socket:
+        """Stop reading (the pipe goes) and hand the socket back, open, for another use."""
+        if self._pipe is not None:
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
+        return self._sock
+
+    async def _splice(self, fd: int, offset: int, limit: int) -> int:
+        reader, writer = self._pipe or self._open_pipe()
+        while True:
+            try:
+                got = os.splice(
+                    self._sock.fileno(),
+                    writer,
+                    min(limit, _PIPE_SIZE),
+                    flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK,
+                )
+                break
+            except BlockingIOError:
+                await self._readable()
+        moved = 0
+        with _file_side():
+            while moved < got:  # the pipe holds them all; the file takes them in one or more
+                moved += os.splice(reader, fd, got - moved, offset_dst=offset + moved)
+        return got
+
+    def _open_pipe(self) -> tuple[int, int]:
+        reader, writer = os.pipe2(os.O_CLOEXEC)
+        with contextlib.suppress(OSError):  # a smaller pipe only means more splices
+            fcntl.fcntl(writer, _F_SETPIPE_SZ, _PIPE_SIZE)
+        self._pipe = (reader, writer)
+        return self._pipe
+
+    async def _receive_and_write(self, fd: int, offset: int, limit: int) -> int:
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(self._buffer_size))
+        view = self._buffer[: min(limit, self._buffer_size)]
+        while True:
+            try:
+                got = self._sock.recv_into(view)
+                break
+            except BlockingIOError:
+                await self._readable()
+        written = 0
+        with _file_side():
+            while written < got:
+                written += os.pwrite(fd, view[written:got], offset + written)
+        return got
+
+    async def _readable(self) -> None:
+        """Wait until the socket has data or has closed, at most ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        fd = self._sock.fileno()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, wake)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await ready
+        finally:
+            loop.remove_reader(fd)
+
+
+@contextlib.contextmanager
+def _file_side() -> Iterator[None]:
+    """A failing write is the destination's fault (disk full, I/O error), not the
+    connection's: it must not be retried as a transfer error."""
+    try:
+        yield
+    except OSError as error:
+        raise LocalFileError(f"writing the part file failed: {error.strerror or error}") from error
+
+
+async def connect(address: str, port: int) -> socket.socket:
+    """A non-blocking TCP connection to ``address`` (an IP, not a name: no lookup)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,107 @@
+"""The one small interface every protocol driver (HTTP, FTP) implements.
+
+The engine knows nothing of protocols: it asks a driver to ``open`` a byte range of a
+source and reads the returned ``Body`` until the range is done. Drivers translate their
+library's errors into the aiodl exception tree, so the engine's retry logic is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from .._disk.checksum import Checksum
+from .ftp.listing import Listing
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """What the first response told us about a source.
+
+    ``size`` is None when the server did not say (a close-delimited body); ``ranged`` is
+    True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
+    so a later range of a different version is refused; ``disposition`` is the raw
+    Content-Disposition header, parsed and sanitised only when the target is named;
+    ``modified`` (epoch seconds) is given to the saved file when a listing told it;
+    ``digest`` is what the server's digest headers say the whole file hashes to;
+    ``unframed`` marks a body that only the connection's close ends (no length, not
+    chunked), where a cut cannot be told from the end.
+    """
+
+    url: str
+    size: int | None
+    ranged: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    disposition: str | None = None
+    modified: float | None = None
+    digest: Checksum | None = None
+    unframed: bool = False
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where and how to ask: the URL, the request headers (and which are credentials),
+    and the driver that speaks the URL's protocol."""
+
+    url: str
+    headers: Mapping[str, str]
+    credentials: frozenset[str]
+    driver: Driver
+
+
+class RangeIgnored(Exception):
+    """The server answered a range request with something other than that range.
+
+    Never escapes the engine: it switches the file to one stream from byte 0.
+    """
+
+
+class Sink(Protocol):
+    """The file a body is copied into (the writer's PartFile)."""
+
+    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
+        """Write ``chunks`` back to back at ``offset``."""
+
+    def fileno(self) -> int:
+        """The descriptor, for bodies that move bytes in directly (splice)."""
+
+    def written(self, offset: int, nbytes: int) -> None:
+        """Note ``nbytes`` a body moved in at ``offset`` through ``fileno``."""
+
+
+class Body(Protocol):
+    """A response body delivering the requested bytes of ``info``'s file, in order."""
+
+    info: RemoteFile
+
+    async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
+        """Move the next bytes (at most ``limit``) into ``sink`` at ``offset``; return how
+        many, 0 at the end of the body. Bodies write themselves, so a driver that can move
+        bytes without copying them through Python (splice) does so."""
+
+    async def aclose(self) -> None:
+        """Release the connection (dropping it if the body was not read to its end)."""
+
+
+class Driver(Protocol):
+    async def open(
+        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+    ) -> Body:
+        """Request bytes ``[start, end)`` (``end`` None: to the end of the file).
+
+        ``known`` is the file as first seen; a response for another version or size raises
+        IntegrityError, and one that ignores the range raises RangeIgnored. A request with
+        ``start == 0`` and no ``end`` is the probe: it may be answered by the whole file.
+        """
+        ...
+
+
+@runtime_checkable
+class TreeDriver(Driver, Protocol):
+    """A driver that can also list folders (FTP), so a folder URL can be mirrored."""
+
+    async def list_folder(self, source: Source) -> Listing:
+        """The entries of the folder ``source.url`` names (the URL ends with ``/``)."""
+        ...

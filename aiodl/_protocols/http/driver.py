@@ -1,0 +1,269 @@
+"""The HTTP(S) driver: ranged GETs, redirects and version checks on either transport.
+
+Plain ``http://`` goes over our own sockets (``_rawhttp``: bodies spliced into the file);
+``https://`` over an aiohttp session (``_tlshttp``), made when the first such URL comes.
+Both answer with the same shape (status, reason, headers, url, ``body()``, ``close()``),
+so everything here (redirects, Content-Range checks, version checks) is written once.
+
+There is no HEAD probe. The first request of a file is ``GET`` with ``Range: bytes=0-``:
+a 206 reveals the size, range support and validators and already streams the first
+segment; a 200 means ranges are ignored and that same body is the whole file. This saves
+a round trip per file and cannot be misled by a HEAD that lies or is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlsplit
+
+from multidict import CIMultiDictProxy
+
+from ..._disk.checksum import server_digest
+from ..._exceptions import (
+    DownloadError,
+    FileChangedError,
+    HTTPStatusError,
+    IntegrityError,
+)
+from ..._network.connect import Connector, Resolve
+from ..._pacing.retry import parse_retry_after
+from ..driver import Body, RangeIgnored, RemoteFile, Source
+from .plain import RawPool, translated
+from .rules import (
+    mask_url,
+    parse_content_range,
+    range_header,
+    range_matches,
+    redirect_headers,
+    redirect_url,
+)
+from .wire import Framing, content_length, field_text
+
+if TYPE_CHECKING:
+    from .tls import TLSClient
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class Response(Protocol):
+    """A response whose head has arrived, from either transport."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+    @property
+    def framing(self) -> Framing:
+        """How the body ends (checked as the head came: a malformed one is refused)."""
+        ...
+
+    def body(self, info: RemoteFile) -> Body: ...
+
+    def close(self) -> None: ...
+
+
+class HTTPDriver:
+    """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
+
+    def __init__(
+        self,
+        timeout: float,
+        connections: int,
+        verify: bool | ssl.SSLContext,
+        max_redirects: int,
+        resolve: Resolve | None = None,
+    ) -> None:
+        self._raw = RawPool(timeout, Connector(resolve))
+        self._tls: TLSClient | None = None
+        self._tls_options = (timeout, connections, verify, resolve)
+        self._max_redirects = max_redirects
+
+    async def aclose(self) -> None:
+        self._raw.close()
+        if self._tls is not None:
+            await self._tls.aclose()
+
+    async def open(
+        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+    ) -> Body:
+        extra = {"Accept-Encoding": "identity"}
+        if known is None or known.ranged:
+            extra["Range"] = range_header(start, end)
+            validator = known and _if_range(known)
+            if validator:  # the server itself refuses to mix versions: a change gives 200
+                extra["If-Range"] = validator
+        response = await self._get(source, extra)
+        try:
+            async with translated(response.url):
+                info = _describe(response, start, end, known)
+                return response.body(info)
+        except RangeIgnored:
+            response.close()
+            if known is not None or start or end is not None:
+                raise  # mid-file: the transfer switches to one stream itself
+            # A first request answered with another range, or a content-coded one: ask
+            # for the whole file without Range, and never use ranges for it.
+            return await self.open(source, 0, None, RemoteFile(source.url, None, False))
+        except BaseException:
+            response.close()
+            raise
+
+    async def _get(self, source: Source, extra: dict[str, str]) -> Response:
+        """GET with redirects followed by hand, so credentials never cross origins."""
+        url, headers = source.url, dict(source.headers)
+        for _ in range(self._max_redirects + 1):
+            response = await self._exchange(url, {**headers, **extra})
+            location = response.headers.get("Location")
+            if response.status not in _REDIRECTS or location is None:
+                _raise_for_status(response)
+                return response
+            response.close()
+            target = redirect_url(url, field_text(location))
+            headers = redirect_headers(headers, source.credentials, url, target)
+            url = target
+        raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
+
+    async def _exchange(self, url: str, headers: dict[str, str]) -> Response:
+        """One request on the transport the URL's scheme calls for."""
+        if urlsplit(url).scheme.lower() != "http":
+            return await self._secure().get(url, headers)
+        async with translated(url):
+            return await self._raw.get(url, _with_userinfo(url, headers))
+
+    def _secure(self) -> TLSClient:
+        if self._tls is None:
+            from .tls import TLSClient  # aiohttp is imported only for HTTPS
+
+            self._tls = TLSClient(*self._tls_options)
+        return self._tls
+
+
+def _with_userinfo(url: str, headers: dict[str, str]) -> dict[str, str]:
+    """``http://user:pass@host/`` means basic authentication, as in curl and aiohttp."""
+    parts = urlsplit(url)
+    if parts.username is None or any(name.lower() == "authorization" for name in headers):
+        return headers
+    login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {**headers, "Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
+
+
+def _if_range(known: RemoteFile) -> str | None:
+    """The validator for If-Range: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
+    if known.etag and not known.etag.startswith("W/"):
+        return known.etag
+    return known.last_modified
+
+
+def _raise_for_status(response: Response) -> None:
+    if response.status in (200, 204, 206, 416):
+        return  # 204 is an empty file; 416 is read by _describe: empty, or it shrank
+    response.close()
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+    url = mask_url(response.url)
+    raise HTTPStatusError(
+        f"HTTP {response.status} {response.reason}".rstrip(),
+        status=response.status,
+        url=url,
+        retry_after=retry_after,
+    )
+
+
+def _describe(
+    response: Response, start: int, end: int | None, known: RemoteFile | None
+) -> RemoteFile:
+    """Check the response against the request and what we knew; describe the file."""
+    headers = response.headers
+    url = response.url
+    if response.status == 416:
+        return _unsatisfiable(response, start, known)
+    coded = headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity")
+    if response.status == 206 and coded:  # slices of a coded body cannot be spliced
+        raise RangeIgnored(f"range answered with Content-Encoding {headers['Content-Encoding']!r}")
+    if response.status in (200, 204):  # 204 No Content: an empty file, as curl saves it
+        size = 0 if response.status == 204 else content_length(headers)
+        if start > 0 or (end is not None and (known is None or known.ranged)):
+            if known is not None:  # an If-Range that failed: the file changed?
+                _check_same_version(known, _version(url, size, headers))
+            raise RangeIgnored(
+                f"server answered {response.status} to a range request for {mask_url(url)}"
+            )
+        # A coded body is saved as sent (as curl and aria2c do), from one stream.
+        ranged = headers.get("Accept-Ranges", "").lower() == "bytes" and not coded
+        ranged = ranged and (known is None or known.ranged) and response.status == 200
+    else:
+        parsed = parse_content_range(headers.get("Content-Range"))
+        if parsed is None or not range_matches(parsed, start, end):
+            raise RangeIgnored(
+                f"asked for {range_header(start, end)}, got Content-Range "
+                f"{headers.get('Content-Range')!r}"
+            )
+        size = parsed.total
+        ranged = True
+        _check_length(headers, start, end, size)
+    whole = response.status in (200, 204) or (start == 0 and end is None)
+    info = RemoteFile(
+        url=url,
+        size=size,
+        ranged=ranged,
+        digest=server_digest(headers, whole_file=whole),
+        etag=headers.get("ETag"),
+        last_modified=headers.get("Last-Modified"),
+        disposition=headers.get("Content-Disposition"),
+        unframed=size is None and response.framing[0] == "close",
+    )
+    if known is not None:
+        _check_same_version(known, info)
+    return info
+
+
+def _unsatisfiable(response: Response, start: int, known: RemoteFile | None) -> RemoteFile:
+    """A 416: to ``bytes=0-`` with ``bytes */0`` the file is empty; to a range of a file we
+    know, the file no longer reaches that far (it changed); else a plain error."""
+    parsed = response.headers.get("Content-Range", "")
+    url = response.url
+    if start == 0 and known is None and parsed == "bytes */0":
+        return RemoteFile(url, 0, ranged=False)
+    if known is not None:
+        raise FileChangedError(
+            f"file changed on the server: bytes {start}- of {known.size} refused ({parsed!r})",
+            url=mask_url(url),
+        )
+    raise HTTPStatusError(f"HTTP 416 for {mask_url(url)}", status=416, url=mask_url(url))
+
+
+def _version(url: str, size: int | None, headers: CIMultiDictProxy[str]) -> RemoteFile:
+    return RemoteFile(
+        url, size, False, etag=headers.get("ETag"), last_modified=headers.get("Last-Modified")
+    )
+
+
+def _check_length(
+    headers: CIMultiDictProxy[str], start: int, end: int | None, size: int | None
+) -> None:
+    """A 206's Content-Length, when present, must equal the length of the range."""
+    length = content_length(headers)
+    stop = end if end is not None else size
+    if length is not None and stop is not None and length != stop - start:
+        raise IntegrityError(f"Content-Length {length} does not match range {start}-{stop}")
+
+
+def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
+    """Refuse bytes of another version: different ETag, Last-Modified or size."""
+    for label, old, new in (
+        ("ETag", known.etag, seen.etag),
+        ("Last-Modified", known.last_modified, seen.last_modified),
+        ("size", known.size, seen.size),
+    ):
+        if old is not None and new is not None and old != new:
+            raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
