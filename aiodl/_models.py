@@ -10,7 +10,7 @@ from types import MappingProxyType
 from ._disk.checksum import parse_checksum
 from ._exceptions import DownloadError
 
-_NONE: Mapping[str, int] = MappingProxyType({})  # shared: most Results name no sources
+_NONE: Mapping[str, int] = MappingProxyType({})  # shared: most Results name no mirrors
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +46,15 @@ class Request:
 
 @dataclass(frozen=True, slots=True)  # slots: a run of millions keeps millions of these
 class Result:
-    """The outcome for one source. ``url`` is masked (no passwords or key values).
+    """The outcome for one file. ``url`` is masked (no passwords or key values).
 
     ``ok`` False always comes with ``error``; ``path`` is where the file is (or would have
     been); ``skipped`` marks a complete file that was already there; ``resumed`` marks a
     download that reused bytes from an earlier run; ``seconds`` is how long this file
     took, from its turn to its end; ``index`` is the position of its source among the
-    sources given (the files of a folder URL share their folder's); ``sources`` tells how
-    many bytes each source (the URL and its mirrors, masked) delivered in this run;
+    sources given (the files of a folder URL share their folder's); ``delivered`` tells
+    how many bytes each of the file's URLs (its own and its mirrors, masked) delivered in
+    this run;
     ``unverified`` marks a file nothing the user trusts has checked: its end only a
     closed connection marked (no length, no chunked end, no declared size, no checksum),
     so it may be cut short and nothing could tell; or a checksums file was given that
@@ -70,7 +71,7 @@ class Result:
     skipped: bool = False
     seconds: float = 0.0
     index: int = -1
-    sources: Mapping[str, int] = field(default_factory=lambda: _NONE)
+    delivered: Mapping[str, int] = field(default_factory=lambda: _NONE)
     unverified: bool = False
 
 

@@ -94,7 +94,7 @@ def test_server_digest_prefers_the_strongest_and_respects_content_digest() -> No
     found = server_digest(headers, whole_file=False)
     assert found is not None
     assert (found.algorithm, found.hexdigest) == ("sha256", SHA)
-    assert "Repr-Digest" in found.origin
+    assert "Repr-Digest" in found.given_by
     partial = {"Content-Digest": f"sha-256=:{sha}:"}
     assert server_digest(partial, whole_file=False) is None  # it would hash only a range
     assert server_digest(partial, whole_file=True) is not None
@@ -115,7 +115,7 @@ def test_artifactory_and_content_md5_headers() -> None:
     artifactory = {"X-Checksum-Sha1": hashlib.sha1(b"x").hexdigest(), "X-Checksum-Md5": MD5}
     found = server_digest(artifactory, whole_file=False)
     assert found is not None
-    assert (found.algorithm, found.origin) == ("sha1", "the server's X-Checksum-Sha1 header")
+    assert (found.algorithm, found.given_by) == ("sha1", "the server's X-Checksum-Sha1 header")
     md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
     assert server_digest({"Content-MD5": md5}, whole_file=False) is None  # a range's digest
     whole = server_digest({"Content-MD5": md5}, whole_file=True)
@@ -175,7 +175,7 @@ def test_sums_file_gives_only_valid_digests(lines: list[str], source: str) -> No
     under a name, the rest are skipped, and nothing raises."""
     for checksum in parse_sums("\n".join(lines), source).values():
         assert_valid(checksum)
-        assert checksum.origin == source
+        assert checksum.given_by == source
 
 
 @given(
@@ -203,6 +203,6 @@ def test_server_digest_headers_give_a_valid_digest_or_none(
     found = server_digest(headers, whole_file=whole_file)
     if found is not None:
         assert_valid(found)
-        assert "header" in found.origin
+        assert "header" in found.given_by
     for algorithm, hexdigest in parse_digest_header(headers.get("Repr-Digest", "")).items():
         assert_valid(Checksum(algorithm, hexdigest))

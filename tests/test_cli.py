@@ -115,7 +115,7 @@ async def test_tab_separated_urls_are_mirrors_of_one_file(
     assert code == 0, err
     assert (tmp_path / "out" / "both.bin").read_bytes() == data
     [line] = out.splitlines()
-    assert set(json.loads(line)["sources"]) == {first, mirror}
+    assert set(json.loads(line)["delivered"]) == {first, mirror}
 
 
 def test_option_line_without_url_is_a_usage_error() -> None:

@@ -34,7 +34,7 @@ async def test_segments_reuse_their_logins(ftp: RunningFTP, tmp_path: Path) -> N
     ftp.faults.login_delay = SLOW_LOGIN
     result = await aiodl.download(ftp.url("big.bin"), tmp_path / "d", split=8, **FAST)
     assert sha((tmp_path / "d" / "big.bin").read_bytes()) == sha(data)
-    assert result.sources == {ftp.url("big.bin"): len(data)}
+    assert result.delivered == {ftp.url("big.bin"): len(data)}
     _logged_in_once_per_connection(ftp, 8)
     assert ftp.log.count("REST") > 8  # segments were stolen and fetched again
 
@@ -67,7 +67,7 @@ async def test_refusals_keep_the_login(ftp: RunningFTP, tmp_path: Path) -> None:
 async def test_a_refused_rest_is_remembered_for_the_server(ftp: RunningFTP, tmp_path: Path) -> None:
     """REST answered 502: one REST is ever sent to the server in the run, the first file
     restarts as one stream once, the next is one stream from the start, and each byte is
-    counted once in progress and in Result.sources. (One connection: the order is fixed.)"""
+    counted once in progress and in Result.delivered. (One connection: the order is fixed.)"""
     files = {"a.bin": random_bytes(8 * MiB), "b.bin": random_bytes(6 * MiB)}
     for name, data in files.items():
         (ftp.root / name).write_bytes(data)
@@ -82,7 +82,7 @@ async def test_a_refused_rest_is_remembered_for_the_server(ftp: RunningFTP, tmp_
     assert ftp.log.count("USER") == 1
     for index, (result, (name, data)) in enumerate(zip(results, files.items(), strict=True)):
         assert sha((tmp_path / "d" / name).read_bytes()) == sha(data)
-        assert result.sources == {ftp.url(name): len(data)}
+        assert result.delivered == {ftp.url(name): len(data)}
         advanced = [e.nbytes for e in events if isinstance(e, aiodl.Advanced) and e.index == index]
         assert sum(advanced) == len(data)
 
@@ -107,7 +107,7 @@ async def test_vsftpd_segments_reuse_their_logins(vsftpd_log: Path, tmp_path: Pa
         url = f"ftp://127.0.0.1:{port}/big.bin"
         result = await aiodl.download(url, tmp_path / "d", split=8, **FAST)
     assert sha((tmp_path / "d" / "big.bin").read_bytes()) == sha(data)
-    assert result.sources == {url: len(data)}
+    assert result.delivered == {url: len(data)}
     log = vsftpd_log.read_text()[readiness_check:]
     assert 1 <= log.count('"USER ') <= 8
     assert log.count('"REST ') > 8  # segments were stolen and fetched again

@@ -45,7 +45,7 @@ async def test_three_mirrors_one_slow_one_breaking_still_give_the_file(tmp_path:
     assert result.ok
     assert result.path is not None
     assert sha(result.path.read_bytes()) == sha(data)
-    got = result.sources
+    got = result.delivered
     assert set(got) == set(urls)  # all three were used
     assert sum(got.values()) == len(data)  # every byte once, from someone
     assert got[urls[1]] < got[urls[0]]  # the slow mirror delivered less
@@ -62,7 +62,7 @@ async def test_a_mirror_with_another_size_is_rejected(tmp_path: Path) -> None:
     assert result.ok
     assert result.path is not None
     assert result.path.read_bytes() == data
-    assert set(result.sources) == {first}  # nothing from the other version
+    assert set(result.delivered) == {first}  # nothing from the other version
     assert asked == 1  # its first answer was enough to reject it
 
 
@@ -76,7 +76,7 @@ async def test_a_mirror_with_another_etag_is_rejected_without_a_checksum(tmp_pat
     assert result.ok
     assert result.path is not None
     assert result.path.read_bytes() == data
-    assert set(result.sources) == {first}
+    assert set(result.delivered) == {first}
 
 
 async def test_a_failed_checksum_names_the_ranges_each_source_sent(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ async def test_a_dead_first_url_leaves_the_file_to_its_mirror(tmp_path: Path) ->
     assert result.ok
     assert result.path is not None
     assert result.path.read_bytes() == data
-    assert set(result.sources) == {mirror}
+    assert set(result.delivered) == {mirror}
 
 
 async def test_an_ftp_mirror_of_an_http_file(tmp_path: Path, ftp: RunningFTP) -> None:
@@ -123,4 +123,4 @@ async def test_an_ftp_mirror_of_an_http_file(tmp_path: Path, ftp: RunningFTP) ->
     assert result.ok
     assert result.path is not None
     assert result.path.read_bytes() == data
-    assert set(result.sources) == {first, mirror}
+    assert set(result.delivered) == {first, mirror}

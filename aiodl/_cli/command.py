@@ -352,7 +352,7 @@ def result_json(result: Result) -> dict[str, Any]:
         "resumed": result.resumed,
         "skipped": result.skipped,
         "seconds": round(result.seconds, 3),
-        "sources": dict(result.sources),
+        "delivered": dict(result.delivered),
         "unverified": result.unverified,
     }
 

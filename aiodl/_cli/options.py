@@ -64,7 +64,7 @@ class Resumed:
         size = result.size or 0
         if not result.resumed:
             return size
-        fetched = min(sum(result.sources.values()), size)
+        fetched = min(sum(result.delivered.values()), size)
         self.files += 1
         self.fetched += fetched
         self.reused += size - fetched

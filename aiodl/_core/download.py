@@ -11,7 +11,7 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
 - **fresh** otherwise: the first response names the target (Content-Disposition) and
   tells the size.
 
-With mirrors, the first source that answers is the reference and the others add
+With mirrors, the first endpoint that answers is the reference and the others add
 connections (see ``_transfer``). A file that changes on the server while it is fetched
 (FileChangedError) is fetched again from byte 0, once. A failure keeps the part file for
 the next run only when the journal holds some of its bytes and they can be trusted (not
@@ -36,12 +36,12 @@ from .._exceptions import DownloadError, FileChangedError, IntegrityError, Local
 from .._models import Result, Started
 from .._pacing.hosts import Slot, limited
 from .._pacing.retrying import retrying
-from .._protocols.driver import Body, RangeIgnored, RemoteFile, Source
+from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .._protocols.ftp.listing import Entry
 from .._protocols.http.rules import mask_url
 from .expected import Expected
 from .job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
-from .mirrors import RETRIES_WITH_FALLBACK, Origin, provenance
+from .mirrors import RETRIES_WITH_FALLBACK, Mirror, provenance
 from .transfer import Transfer
 
 log = logging.getLogger("aiodl")
@@ -52,23 +52,23 @@ INLINE_OPEN = 1 << 20
 
 
 class FileDownload:
-    """Fetches ``job`` from ``source``; ``run`` returns its Result or raises its error."""
+    """Fetches ``job`` from ``endpoint``; ``run`` returns its Result or raises its error."""
 
-    def __init__(self, job: Job, sources: Sequence[Source], services: Services) -> None:
+    def __init__(self, job: Job, endpoints: Sequence[Endpoint], services: Services) -> None:
         self._job = job
-        self._sources = list(sources)
-        self._source = sources[0]  # the reference: the source whose answer is the file
+        self._endpoints = list(endpoints)
+        self._endpoint = endpoints[0]  # the reference: the endpoint whose answer is the file
         self._services = services
         self._config = services.config
         self._journaled = False
         self._slot: Slot | None = None
-        self._origins: list[Origin] = []
+        self._mirrors: list[Mirror] = []
         self._verified = False  # a digest confirmed the bytes
         self._claims: dict[Path, Claim] = {}  # targets this file took
         self._expected = Expected(job.request, services.sums, self._config.checksums)
 
     async def run(self) -> Result:
-        self._slot = self._services.slot(self._source.url)
+        self._slot = self._services.slot(self._endpoint.url)
         await self._slot.take()
         try:
             try:
@@ -105,9 +105,9 @@ class FileDownload:
 
     async def _resume(self, checkpoint: Checkpoint) -> Result | None:
         """Fetch only what the journal lacks; None when the file must start over."""
-        info = checkpoint.remote(self._source.url)
+        info = checkpoint.remote(self._endpoint.url)
         listed = self._job.listed
-        if listed is not None and not checkpoint.matches(listed_info(self._source, listed)):
+        if listed is not None and not checkpoint.matches(listed_info(self._endpoint, listed)):
             self._start_over(checkpoint, None, "the listing shows another version")
             return None
         part = await self._stage(PurePosixPath(checkpoint.path), info, keep=checkpoint.ranges)
@@ -159,9 +159,9 @@ class FileDownload:
     async def _listed(self, entry: Entry) -> Result:
         """A file from a folder listing: a complete copy (same size and time) is skipped
         without opening any connection."""
-        info = listed_info(self._source, entry)
+        info = listed_info(self._endpoint, entry)
         check_announced_size(self._job.request, info, self._config.max_size)
-        relative = self._target(None, self._source.url)
+        relative = self._target(None, self._endpoint.url)
         part = await self._stage(relative, info)
         if part is None:
             return self._skipped(info)
@@ -176,50 +176,50 @@ class FileDownload:
             await probe.aclose()
 
     async def _probe_any(self) -> Body:
-        """The first source that answers, in the order given, becomes the reference: a
-        source that fails while others are left gets one retry, the last one every retry."""
-        for source in self._sources[:-1]:
+        """The first endpoint that answers, in the order given, becomes the reference: a
+        endpoint that fails while others are left gets one retry, the last one every retry."""
+        for endpoint in self._endpoints[:-1]:
             try:
-                return await self._probe(None, source=source, fallback=True)
+                return await self._probe(None, endpoint=endpoint, fallback=True)
             except LocalFileError:
                 raise
             except DownloadError as error:
-                log.warning("%s: %s; trying the next source", mask_url(source.url), error)
-        return await self._probe(None, source=self._sources[-1])
+                log.warning("%s: %s; trying the next endpoint", mask_url(endpoint.url), error)
+        return await self._probe(None, endpoint=self._endpoints[-1])
 
     async def _probe(
         self,
         known: RemoteFile | None,
         start: int = 0,
         *,
-        source: Source | None = None,
+        endpoint: Endpoint | None = None,
         fallback: bool = False,
     ) -> Body:
         """The first request of a file, retried under the host's limit (from the
-        reference, or from ``source``, which then becomes the reference; with
-        ``fallback``, other sources are left to try, so this one gets fewer retries)."""
-        if source is not None and source is not self._source:
-            await self._move_to(source)
-        source, policy = self._source, self._config.retry_policy
+        reference, or from ``endpoint``, which then becomes the reference; with
+        ``fallback``, other endpoints are left to try, so this one gets fewer retries)."""
+        if endpoint is not None and endpoint is not self._endpoint:
+            await self._move_to(endpoint)
+        endpoint, policy = self._endpoint, self._config.retry_policy
         if fallback:
             policy = policy.at_most(RETRIES_WITH_FALLBACK)
-        host = self._services.host(source.url)
+        host = self._services.host(endpoint.url)
         return await retrying(
             policy,
             lambda: limited(
-                host, lambda: source.driver.open(source, start, None, known), slot=self._slot
+                host, lambda: endpoint.driver.open(endpoint, start, None, known), slot=self._slot
             ),
             progress=lambda: 0,
-            on_retry=self._services.retry_hook(self._job.index),
+            on_retry=self._services.retry_hook(self._job.number),
             slot=self._slot,
         )
 
-    async def _move_to(self, source: Source) -> None:
-        """Make ``source`` the reference, holding a place on its host instead."""
+    async def _move_to(self, endpoint: Endpoint) -> None:
+        """Make ``endpoint`` the reference, holding a place on its host instead."""
         assert self._slot is not None
         self._slot.give_back()
-        self._source = source
-        self._slot = self._services.slot(source.url)
+        self._endpoint = endpoint
+        self._slot = self._services.slot(endpoint.url)
         await self._slot.take()
 
     async def _stage(
@@ -302,7 +302,7 @@ class FileDownload:
         if info.ranged and info.size is not None and self._config.sync:
             part.on_durable = partial(self._save, info)
         try:
-            services.report(Started(job.index, job.url, job.path, info.size, part.reused.total))
+            services.report(Started(job.number, job.url, job.path, info.size, part.reused.total))
             size = info.size or 0
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)
@@ -325,7 +325,7 @@ class FileDownload:
             ok=True,
             size=size,
             resumed=bool(part.reused),
-            sources={mask_url(o.url): o.delivered.total for o in self._origins if o.delivered},
+            delivered={mask_url(o.url): o.delivered.total for o in self._mirrors if o.delivered},
             unverified=(info.unframed and job.request.size is None and not self._verified)
             or self._expected.unlisted(job.url, self._saved()),
         )
@@ -337,14 +337,14 @@ class FileDownload:
 
     async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
         """Hash the file if a digest is expected; with mirrors, a mismatch names the
-        ranges each source sent."""
+        ranges each endpoint sent."""
         expected = self._expected.digest(served, self._saved())
         if expected is None:
             return
         self._verified = True
         assert self._job.path is not None
         name = self._relative(self._job.path)
-        detail = f" ({provenance(self._origins)})" if len(self._origins) > 1 else ""
+        detail = f" ({provenance(self._mirrors)})" if len(self._mirrors) > 1 else ""
         try:
             await check_file(part.fileno(), size, expected, name, detail, inline=INLINE_OPEN)
         except IntegrityError as error:
@@ -356,10 +356,10 @@ class FileDownload:
     ) -> Transfer:
         config, services = self._config, self._services
         assert self._slot is not None
-        others = [source for source in self._sources if source is not self._source]
-        self._origins = [Origin(self._source, info), *(Origin(source) for source in others)]
+        others = [endpoint for endpoint in self._endpoints if endpoint is not self._endpoint]
+        self._mirrors = [Mirror(self._endpoint, info), *(Mirror(endpoint) for endpoint in others)]
         return Transfer(
-            origins=self._origins,
+            mirrors=self._mirrors,
             part=part,
             info=info,
             split=config.split,
@@ -368,8 +368,8 @@ class FileDownload:
             slot=services.slot,
             held=self._slot,
             host=services.host,
-            on_retry=services.retry_hook(self._job.index),
-            on_progress=services.progress_hook(self._job.index),
+            on_retry=services.retry_hook(self._job.number),
+            on_progress=services.progress_hook(self._job.number),
             gaps=gaps,
             throttle=services.throttle,
             strict=self._expected.digest(None, self._saved()) is None,

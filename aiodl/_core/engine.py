@@ -1,7 +1,7 @@
 """The scheduler: a producer turns sources into jobs, bounded workers download them.
 
 Everything runs on the caller's event loop. The producer pulls sources lazily and walks
-folder URLs (FTP mirrors) as it goes, feeding a small queue, so a million sources or a
+folder URLs (tree walks) as it goes, feeding a small queue, so a million sources or a
 tree of a million files never become a million tasks and the first download starts after
 the first listing. Workers, started as jobs come (at most twice ``connections``), take
 jobs from the queue; each file holds one connection slot for its first request and its
@@ -37,7 +37,7 @@ from .._models import Advanced, Event, Failed, Finished, Listed, Request, Result
 from .._pacing.bucket import Throttle
 from .._pacing.hosts import HostLimit, Slot, limited
 from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
-from .._protocols.driver import Driver, Source, TreeDriver
+from .._protocols.driver import Driver, Endpoint, TreeDriver
 from .._protocols.ftp.listing import Listing
 from .._protocols.http.rules import looks_secret, mask_text, mask_url, url_problem
 from .download import FileDownload
@@ -106,13 +106,13 @@ class Engine:
         a slow ``deliver`` holds the run back instead of piling results up."""
 
         async def handle(job: Job) -> None:
-            await deliver(job.index, await self.fetch(job))
+            await deliver(job.number, await self.fetch(job))
 
         async def produce(workers: Workers[Job]) -> None:
             index = 0
             async for position, source in _numbered(sources):
                 async for job in self._jobs(as_request(source)):
-                    job.index, job.source = index, position
+                    job.number, job.position = index, position
                     index += 1
                     await workers.put(job)
             await workers.close()
@@ -212,12 +212,12 @@ class Engine:
 
     async def _list(self, driver: TreeDriver, url: str) -> Listing:
         """One folder listing, under the host's limits and the retry policy."""
-        source = Source(url, self._headers, self._credentials, driver)
+        endpoint = Endpoint(url, self._headers, self._credentials, driver)
         host = self.host(url)
         async with self.slot(url) as slot:
             return await retrying(
                 self.config.retry_policy,
-                lambda: limited(host, lambda: driver.list_folder(source), slot=slot),
+                lambda: limited(host, lambda: driver.list_folder(endpoint), slot=slot),
                 progress=lambda: 0,
                 on_retry=self.retry_hook(None),
                 slot=slot,
@@ -236,7 +236,7 @@ class Engine:
         ledger = self.ledger
         known = None if ledger is None or job.refused else ledger.known(job.request)
         if known is not None:
-            return self._settle(job, dataclasses.replace(known, index=job.source))
+            return self._settle(job, dataclasses.replace(known, index=job.position))
         result = await self._download(job)
         if ledger is not None:
             await ledger.record(job.request, result)
@@ -248,26 +248,26 @@ class Engine:
         try:
             if job.refused is not None:
                 raise job.refused
-            result = await FileDownload(job, self._sources(job), self).run()
+            result = await FileDownload(job, self._endpoints(job), self).run()
         except Exception as error:  # whatever it is, this file fails and the others go on
             result = Result(url, job.path, ok=False, error=_failure(url, error))
-        return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.source)
+        return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.position)
 
     def _settle(self, job: Job, result: Result) -> Result:
         if result.error is None:
-            self.report(Finished(job.index, result))
+            self.report(Finished(job.number, result))
             return result
         if job.refused is None:  # info: the Result carries it, the caller decides
             log.info("failed %s: %s", job.url, result.error)
-        self.report(Failed(job.index, result))
+        self.report(Failed(job.number, result))
         return result
 
-    def _sources(self, job: Job) -> list[Source]:
+    def _endpoints(self, job: Job) -> list[Endpoint]:
         """The job's URL and its mirrors, each with the headers and login it needs."""
         request = job.request
-        return [self._source(url, request) for url in (request.url, *request.mirrors)]
+        return [self._endpoint(url, request) for url in (request.url, *request.mirrors)]
 
-    def _source(self, url: str, request: Request) -> Source:
+    def _endpoint(self, url: str, request: Request) -> Endpoint:
         scheme = urlsplit(url).scheme.lower()
         driver = self._drivers.get(scheme)
         if driver is None:
@@ -278,7 +278,7 @@ class Engine:
         credentials = self._credentials
         if request.headers:  # a request's own secret-looking headers stay with its origin
             credentials |= {name.lower() for name in request.headers if looks_secret(name)}
-        return Source(url, headers, credentials, driver)
+        return Endpoint(url, headers, credentials, driver)
 
     def _netrc_login(self, url: str) -> dict[str, str]:
         """Basic credentials from netrc for a host whose URL carries none. Authorization

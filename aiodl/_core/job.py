@@ -19,7 +19,7 @@ from .._models import Event, Request
 from .._pacing.bucket import Throttle
 from .._pacing.hosts import HostLimit, Slot
 from .._pacing.retrying import ProgressHook, RetryHook
-from .._protocols.driver import RemoteFile, Source
+from .._protocols.driver import Endpoint, RemoteFile
 from .._protocols.ftp.listing import Entry
 from .._protocols.http.rules import mask_url
 
@@ -36,8 +36,8 @@ class Job:
     url: str
     listed: Entry | None = None
     refused: DownloadError | None = None
-    index: int = -1  # the file's number in this run (events carry it)
-    source: int = -1  # the position of its source among the sources given
+    number: int = -1  # the file's number in this run (events carry it as ``index``)
+    position: int = -1  # the position of its source among the sources given
     path: Path | None = None
 
 
@@ -52,7 +52,7 @@ class Claim:
 class Targets:
     """The targets being written in one run, right now (bounded by the connections, so
     memory stays flat). The same URL twice waits for the first copy (and then finds it
-    complete); another source naming a taken target is refused: one file would silently
+    complete); another endpoint naming a taken target is refused: one file would silently
     replace the other, and both Results would say ok. A target finished earlier in the
     run is a file already there, as on a rerun. A claim covers the target's part file
     too: no final name is ever a part file's name (``part_name``)."""
@@ -99,8 +99,8 @@ class Services(Protocol):
     def progress_hook(self, index: int) -> ProgressHook | None: ...
 
 
-def listed_info(source: Source, entry: Entry) -> RemoteFile:
-    return RemoteFile(source.url, entry.size, entry.size is not None, modified=entry.modified)
+def listed_info(endpoint: Endpoint, entry: Entry) -> RemoteFile:
+    return RemoteFile(endpoint.url, entry.size, entry.size is not None, modified=entry.modified)
 
 
 def check_announced_size(request: Request, info: RemoteFile, max_size: int | None) -> None:

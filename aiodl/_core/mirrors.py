@@ -1,10 +1,10 @@
-"""The sources of one file (its URL and mirrors): which one a new connection should use,
+"""The endpoints of one file (its URL and mirrors): which one a new connection should use,
 whether a mirror serves the same file, and which bytes each one delivered.
 
-Pure logic, no I/O and no clock of its own. A connection is bound to one source; work
+Pure logic, no I/O and no clock of its own. A connection is bound to one endpoint; work
 stealing and the lowest-speed rule already move bytes from slow connections to fast ones,
-so a source's share follows its speed. What is decided here is where a new connection
-goes: to a source not tried yet, else to the one whose connections are fastest, so a
+so an endpoint's share follows its speed. What is decided here is where a new connection
+goes: to an endpoint not tried yet, else to the one whose connections are fastest, so a
 slow mirror gets the few connections it deserves.
 """
 
@@ -14,25 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._disk.ranges import RangeSet
-from .._protocols.driver import RemoteFile, Source
+from .._protocols.driver import Endpoint, RemoteFile
 from .._protocols.http.rules import mask_url
 
-MAX_RANGES_SHOWN = 8  # per source, in an error message
-# Retries for a source while other sources are left: one, for a blip, then move on.
+MAX_RANGES_SHOWN = 8  # per endpoint, in an error message
+# Retries for an endpoint while other endpoints are left: one, for a blip, then move on.
 RETRIES_WITH_FALLBACK = 1
 
 
 @dataclass(eq=False)
-class Origin:
-    """One source of a file as this download uses it.
+class Mirror:
+    """One endpoint of a file as this download uses it.
 
-    ``known`` is the file as this source first described it (None until it answered);
+    ``known`` is the file as this endpoint first described it (None until it answered);
     ``delivered`` the byte ranges it wrote; ``dropped`` why it is no longer used.
     ``seconds`` is connection time spent receiving ``moved`` bytes, summed over its
     connections, so ``moved / seconds`` is the speed of one of its connections.
     """
 
-    source: Source
+    endpoint: Endpoint
     known: RemoteFile | None = None
     delivered: RangeSet = field(default_factory=RangeSet)
     dropped: str | None = None
@@ -42,7 +42,7 @@ class Origin:
 
     @property
     def url(self) -> str:
-        return self.source.url
+        return self.endpoint.url
 
     @property
     def live(self) -> bool:
@@ -60,17 +60,17 @@ class Origin:
         return self.moved / self.seconds if self.seconds > 0 else None
 
 
-def pick(origins: Sequence[Origin]) -> Origin | None:
-    """Where a new connection goes: a live source nobody measured yet (the one with the
+def pick(mirrors: Sequence[Mirror]) -> Mirror | None:
+    """Where a new connection goes: a live endpoint nobody measured yet (the one with the
     fewest connections, in the order given), else the one whose connections are fastest;
-    None when every source is dropped."""
-    live = [origin for origin in origins if origin.live]
+    None when every endpoint is dropped."""
+    live = [mirror for mirror in mirrors if mirror.live]
     if not live:
         return None
-    untried = [origin for origin in live if origin.speed is None]
+    untried = [mirror for mirror in live if mirror.speed is None]
     if untried:
-        return min(untried, key=lambda origin: origin.workers)
-    return max(live, key=lambda origin: origin.speed or 0.0)
+        return min(untried, key=lambda mirror: mirror.workers)
+    return max(live, key=lambda mirror: mirror.speed or 0.0)
 
 
 def disagreement(reference: RemoteFile, seen: RemoteFile, *, strict: bool) -> str | None:
@@ -87,15 +87,15 @@ def disagreement(reference: RemoteFile, seen: RemoteFile, *, strict: bool) -> st
     return None
 
 
-def provenance(origins: Sequence[Origin]) -> str:
-    """Which source delivered which bytes, for an error a user can act on (exclude the
+def provenance(mirrors: Sequence[Mirror]) -> str:
+    """Which endpoint delivered which bytes, for an error a user can act on (exclude the
     mirror that sent bad ranges)."""
     parts = []
-    for origin in origins:
-        ranges = [f"{start}-{end - 1}" for start, end in origin.delivered]
+    for mirror in mirrors:
+        ranges = [f"{start}-{end - 1}" for start, end in mirror.delivered]
         if len(ranges) > MAX_RANGES_SHOWN:
             ranges = [*ranges[:MAX_RANGES_SHOWN], f"... ({len(ranges)} ranges)"]
-        parts.append(f"{mask_url(origin.url)} sent {', '.join(ranges) or 'nothing'}")
+        parts.append(f"{mask_url(mirror.url)} sent {', '.join(ranges) or 'nothing'}")
     return "; ".join(parts)
 
 

@@ -34,7 +34,7 @@ from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
 from .._pacing.speed import SpeedFloor
 from .._protocols.driver import Body, RangeIgnored, RemoteFile
 from .._protocols.http.rules import mask_url
-from .mirrors import RETRIES_WITH_FALLBACK, Origin, disagreement, pick
+from .mirrors import RETRIES_WITH_FALLBACK, Mirror, disagreement, pick
 from .planner import Segment, plan, plan_gaps, slowest, steal, take_over
 
 T = TypeVar("T")
@@ -50,7 +50,7 @@ SlotFactory = Callable[[str], Slot]
 
 
 class _Dropped(Exception):
-    """A worker's source was dropped for this file; its segment goes to the others.
+    """A worker's endpoint was dropped for this file; its segment goes to the others.
     Never escapes the transfer."""
 
 
@@ -61,20 +61,20 @@ class _SteppedBack(Exception):
 
 @dataclasses.dataclass
 class Transfer:
-    """Fetches ``info``'s bytes into ``part`` from ``origins``; ``run`` returns the size.
+    """Fetches ``info``'s bytes into ``part`` from ``mirrors``; ``run`` returns the size.
 
-    ``origins[0]`` answered the probe and is the reference: the others (mirrors) must
-    serve the same file. A source that keeps failing while others are left is dropped for
-    this file and its segments go to the others; the last source gets every retry.
+    ``mirrors[0]`` answered the probe and is the reference: the others (mirrors) must
+    serve the same file. An endpoint that keeps failing while others are left is dropped for
+    this file and its segments go to the others; the last endpoint gets every retry.
     """
 
-    origins: list[Origin]
+    mirrors: list[Mirror]
     part: PartFile
     info: RemoteFile
     split: int
     min_segment_size: int
     policy: RetryPolicy
-    slot: SlotFactory  # a place for an extra worker on a source's host
+    slot: SlotFactory  # a place for an extra worker on an endpoint's host
     held: Slot  # the place the file holds already: its first worker's
     host: Callable[[str], HostLimit]
     on_retry: RetryHook
@@ -91,12 +91,12 @@ class Transfer:
     _workers: dict[Segment, asyncio.Task[None]] = dataclasses.field(default_factory=dict)
     _meters: dict[Segment, tuple[float, int]] = dataclasses.field(default_factory=dict)
     _group: asyncio.TaskGroup | None = None
-    _contacts: dict[Origin, asyncio.Lock] = dataclasses.field(default_factory=dict)
+    _contacts: dict[Mirror, asyncio.Lock] = dataclasses.field(default_factory=dict)
     _reported: int = 0  # bytes told to on_progress, net
 
     @property
-    def reference(self) -> Origin:
-        return self.origins[0]
+    def reference(self) -> Mirror:
+        return self.mirrors[0]
 
     async def run(self, probe: Body) -> int:
         """Download everything; ``probe`` is the open body that starts at byte 0."""
@@ -107,8 +107,8 @@ class Transfer:
                 self.info = dataclasses.replace(self.info, ranged=False)
                 self.part.restart()  # a stream from byte 0 reuses nothing
                 self._advance(-self._reported)  # its bytes are counted again as they come
-                for origin in self.origins:
-                    origin.delivered = RangeSet()
+                for mirror in self.mirrors:
+                    mirror.delivered = RangeSet()
                 self.reference.known = self.info  # asked for without a range from now on
             await self.held.take()  # the first worker may have given it back
             probe = await self._retrying(
@@ -127,7 +127,7 @@ class Transfer:
             return 0
         first = self._claim_next()
         assert first is not None
-        if len(self._segments) == 1 and len(self.origins) == 1:  # no task group, no task
+        if len(self._segments) == 1 and len(self.mirrors) == 1:  # no task group, no task
             await self._work(first, probe, self.held, self.reference)
         else:
             watcher: asyncio.Task[None] | None = None
@@ -159,47 +159,47 @@ class Transfer:
         return segment.pos
 
     def _add_worker(self) -> None:
-        """One more worker, on the source a new connection should use (if any is left)."""
-        origin = pick(self.origins)
-        if origin is not None:
-            self._spawn(origin, self._work_with_slot(origin))
+        """One more worker, on the endpoint a new connection should use (if any is left)."""
+        mirror = pick(self.mirrors)
+        if mirror is not None:
+            self._spawn(mirror, self._work_with_slot(mirror))
 
-    def _spawn(self, origin: Origin, work: Coroutine[None, None, None]) -> None:
-        """Run a worker of ``origin``, counted from now on (so the next worker planned
-        right after this one goes to another source) until it ends."""
+    def _spawn(self, mirror: Mirror, work: Coroutine[None, None, None]) -> None:
+        """Run a worker of ``mirror``, counted from now on (so the next worker planned
+        right after this one goes to another endpoint) until it ends."""
         assert self._group is not None
-        origin.workers += 1
+        mirror.workers += 1
 
         async def counted() -> None:
             try:
                 await work
             finally:
-                origin.workers -= 1
+                mirror.workers -= 1
 
         self._group.create_task(counted())
 
-    async def _work_with_slot(self, origin: Origin) -> None:
+    async def _work_with_slot(self, mirror: Mirror) -> None:
         """An extra worker: waits for a connection slot, then takes whatever work is left."""
         task = asyncio.current_task()
         assert task is not None
         self._waiting.add(task)
-        async with self.slot(origin.url) as slot:
+        async with self.slot(mirror.url) as slot:
             self._waiting.discard(task)
             segment = self._claim_next()
             if segment is not None:
-                await self._work(segment, None, slot, origin)
+                await self._work(segment, None, slot, mirror)
 
-    async def _work(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
+    async def _work(self, segment: Segment, body: Body | None, slot: Slot, mirror: Mirror) -> None:
         """Fetch ``segment``, then keep stealing work until none is worth a request."""
         self._active += 1
         try:
             current: Segment | None = segment
-            while current is not None and origin.live:
+            while current is not None and mirror.live:
                 task = asyncio.current_task()
                 assert task is not None
                 self._workers[current] = task
                 try:
-                    await self._fetch(current, body, slot, origin)
+                    await self._fetch(current, body, slot, mirror)
                 except (_SteppedBack, _Dropped):
                     self._claimed.discard(current)  # left for the workers still active
                     break
@@ -207,15 +207,15 @@ class Transfer:
                 self._claimed.discard(current)
                 current = self._claim_next()
             else:
-                if origin.live:
+                if mirror.live:
                     self._stop_waiting()
         finally:
             self._active -= 1
             # Done with connections: the file's own place too, or it would sit idle while
             # its last segments wait for places (with a lowered host limit, forever).
             slot.give_back()
-        if not origin.live:
-            self._add_worker()  # its work goes on from another source
+        if not mirror.live:
+            self._add_worker()  # its work goes on from another endpoint
 
     async def _watch(self) -> None:
         """The lowest-speed rule, for when no idle worker is left to apply it: a connection
@@ -268,17 +268,17 @@ class Transfer:
             worker.cancel()
         return take_over(victim)
 
-    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot, origin: Origin) -> None:
-        """Fill ``segment`` from ``origin``, reopening from where it stopped after each
+    async def _fetch(self, segment: Segment, body: Body | None, slot: Slot, mirror: Mirror) -> None:
+        """Fill ``segment`` from ``mirror``, reopening from where it stopped after each
         failure (lending ``slot`` to others while it waits to try again). While other
-        sources are left, a source gets one retry, then it is dropped (``_Dropped``)."""
+        endpoints are left, an endpoint gets one retry, then it is dropped (``_Dropped``)."""
         opened = [body]
 
         async def attempt() -> None:
-            current = opened[0] or await self._open_segment(segment, slot, origin)
+            current = opened[0] or await self._open_segment(segment, slot, mirror)
             opened[0] = None
             try:
-                await self._pump(current, segment, origin)
+                await self._pump(current, segment, mirror)
             except DownloadError:
                 self._restart_if_unranged(segment)
                 raise
@@ -286,24 +286,24 @@ class Transfer:
                 await current.aclose()
 
         while True:
-            alone = not self._others_live(origin)
+            alone = not self._others_live(mirror)
             policy = self.policy if alone else self.policy.at_most(RETRIES_WITH_FALLBACK)
             try:
                 return await self._retrying(attempt, lambda: segment.pos, slot, policy)
             except LocalFileError:
                 raise
             except DownloadError as error:
-                if alone or (origin is self.reference and not self.info.ranged):
+                if alone or (mirror is self.reference and not self.info.ranged):
                     raise
-                if not origin.live or self._others_live(origin):
-                    if origin.live:
-                        log.warning("dropped %s for this file: %s", mask_url(origin.url), error)
-                        origin.dropped = str(error)
+                if not mirror.live or self._others_live(mirror):
+                    if mirror.live:
+                        log.warning("dropped %s for this file: %s", mask_url(mirror.url), error)
+                        mirror.dropped = str(error)
                     raise _Dropped from error
                 # the others were dropped meanwhile: this one gets every retry now
 
-    def _others_live(self, origin: Origin) -> bool:
-        return any(other.live for other in self.origins if other is not origin)
+    def _others_live(self, mirror: Mirror) -> bool:
+        return any(other.live for other in self.mirrors if other is not mirror)
 
     def _request_end(self, segment: Segment) -> int | None:
         return None if segment.end == _UNKNOWN_END else segment.end
@@ -314,14 +314,14 @@ class Transfer:
             self._advance(-segment.pos)
             segment.pos = 0
 
-    async def _open_segment(self, segment: Segment, slot: Slot, origin: Origin) -> Body:
+    async def _open_segment(self, segment: Segment, slot: Slot, mirror: Mirror) -> Body:
         """Open the rest of ``segment`` under the host's policy. When the host refuses
         another connection, a worker with company steps back and leaves its segment to the
         others; the last one waits for a place under the lowered limit and retries."""
         try:
             return await limited(
-                self.host(origin.url),
-                lambda: self._open(origin, segment.pos, self._request_end(segment)),
+                self.host(mirror.url),
+                lambda: self._open(mirror, segment.pos, self._request_end(segment)),
                 slot=slot,
                 give_way=lambda: self._active > 1,
             )
@@ -330,34 +330,34 @@ class Transfer:
                 raise _SteppedBack from None
             raise
 
-    async def _open(self, origin: Origin, start: int, end: int | None) -> Body:
+    async def _open(self, mirror: Mirror, start: int, end: int | None) -> Body:
         """A request for ``[start, end)``. A mirror is asked by one connection first; the
         others wait for its verdict."""
-        if origin.known is None:
-            async with self._contacts.setdefault(origin, asyncio.Lock()):
-                if origin.known is None and origin.live:
-                    return await self._first_contact(origin, start, end)
-        if not origin.live:
-            raise MirrorRejected(f"{origin.dropped}", url=mask_url(origin.url))
-        return await origin.source.driver.open(origin.source, start, end, origin.known)
+        if mirror.known is None:
+            async with self._contacts.setdefault(mirror, asyncio.Lock()):
+                if mirror.known is None and mirror.live:
+                    return await self._first_contact(mirror, start, end)
+        if not mirror.live:
+            raise MirrorRejected(f"{mirror.dropped}", url=mask_url(mirror.url))
+        return await mirror.endpoint.driver.open(mirror.endpoint, start, end, mirror.known)
 
-    async def _first_contact(self, origin: Origin, start: int, end: int | None) -> Body:
+    async def _first_contact(self, mirror: Mirror, start: int, end: int | None) -> Body:
         """A mirror's first answer, compared with the reference's file: a mirror that is
         not the same file or serves no ranges is rejected at once (never retried)."""
-        url = mask_url(origin.url)
+        url = mask_url(mirror.url)
         try:
-            body = await origin.source.driver.open(origin.source, start, end, None)
+            body = await mirror.endpoint.driver.open(mirror.endpoint, start, end, None)
         except RangeIgnored:
-            origin.dropped = "it does not serve byte ranges"
-            log.warning("not using %s for this file: %s", url, origin.dropped)
-            raise MirrorRejected(origin.dropped, url=url) from None
+            mirror.dropped = "it does not serve byte ranges"
+            log.warning("not using %s for this file: %s", url, mirror.dropped)
+            raise MirrorRejected(mirror.dropped, url=url) from None
         why = disagreement(self.info, body.info, strict=self.strict)
         if why is not None:
             await body.aclose()
-            origin.dropped = f"not the same file: {why}"
-            log.warning("not using %s for this file: %s", url, origin.dropped)
-            raise MirrorRejected(origin.dropped, url=url)
-        origin.known = body.info
+            mirror.dropped = f"not the same file: {why}"
+            log.warning("not using %s for this file: %s", url, mirror.dropped)
+            raise MirrorRejected(mirror.dropped, url=url)
+        mirror.known = body.info
         return body
 
     async def _retrying(
@@ -371,18 +371,18 @@ class Transfer:
             policy or self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
         )
 
-    async def _pump(self, body: Body, segment: Segment, origin: Origin) -> None:
+    async def _pump(self, body: Body, segment: Segment, mirror: Mirror) -> None:
         """Copy the body into the part file until the segment's (shrinking) end.
 
         At most ~1 MiB a call: few syscalls, little memory, frequent progress.
         """
-        throttles = [t for t in (self.throttle, self.host(origin.url).throttle) if t]
+        throttles = [t for t in (self.throttle, self.host(mirror.url).throttle) if t]
         chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
         mark = time.monotonic()
         floor = (
             None
             if throttles or not self.min_speed
-            else SpeedFloor(self.min_speed, mark, mask_url(origin.url))
+            else SpeedFloor(self.min_speed, mark, mask_url(mirror.url))
         )
         while segment.pos < segment.end:
             limit = min(segment.end - segment.pos, chunk)
@@ -400,7 +400,7 @@ class Transfer:
                 await throttle.spend(moved)
             # A thief may have taken the tail meanwhile: its bytes are the same, count once.
             counted = min(moved, segment.end - segment.pos)
-            origin.note(segment.pos, counted, now - mark)
+            mirror.note(segment.pos, counted, now - mark)
             mark = now
             segment.pos += counted
             self._advance(counted)
@@ -410,7 +410,7 @@ class Transfer:
             raise TransferError(
                 f"connection closed early: {segment.end - segment.pos} bytes of "
                 f"{segment.start}-{segment.end} missing",
-                url=mask_url(origin.url),
+                url=mask_url(mirror.url),
             )
 
     def _advance(self, nbytes: int) -> None:

@@ -47,17 +47,17 @@ BLOCK = 1 << 20
 
 @dataclass(frozen=True)
 class Checksum:
-    """An expected digest, and where it came from (for the error message)."""
+    """An expected digest, and who gave it (``given_by``, for the error message)."""
 
     algorithm: str
     hexdigest: str
-    origin: str = "the request"
+    given_by: str = "the request"
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.hexdigest}"
 
 
-def parse_checksum(text: str, origin: str = "the request") -> Checksum:
+def parse_checksum(text: str, given_by: str = "the request") -> Checksum:
     """``sha256:HEX`` (md5, sha1, sha256, sha512, blake2b), or aria2's ``sha-256=HEX``;
     anything else is a ValueError."""
     separator = ":" if ":" in text else "="
@@ -68,7 +68,7 @@ def parse_checksum(text: str, origin: str = "the request") -> Checksum:
         raise ValueError(f"checksum {text!r} is not ALGO:HEX with ALGO one of {sorted(ALGORITHMS)}")
     if len(hexdigest) != ALGORITHMS[algorithm] or not _is_hex(hexdigest):
         raise ValueError(f"checksum {text!r}: {algorithm} takes {ALGORITHMS[algorithm]} hex digits")
-    return Checksum(algorithm, hexdigest, origin)
+    return Checksum(algorithm, hexdigest, given_by)
 
 
 def parse_sums(text: str, source: str) -> dict[str, Checksum]:
@@ -180,10 +180,10 @@ async def check_file(
         actual = await finish(asyncio.get_running_loop().run_in_executor(None, digest))
     if actual != expected.hexdigest:
         raise IntegrityError(
-            f"{name}: {expected.algorithm} is {actual}, but {expected.origin} says "
+            f"{name}: {expected.algorithm} is {actual}, but {expected.given_by} says "
             f"{expected.hexdigest}{detail}"
         )
-    log.info("verified %s: %s matches %s", name, expected.algorithm, expected.origin)
+    log.info("verified %s: %s matches %s", name, expected.algorithm, expected.given_by)
 
 
 def _strongest(found: Mapping[str, str]) -> tuple[str, str] | None:

@@ -69,7 +69,7 @@ INLINE_HASH = 1 << 20  # files up to this size are hashed on the event loop
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class Record:
     """One file's record."""
 
     url: str
@@ -97,14 +97,14 @@ class Manifest:
         self._flushed = time.monotonic()
         self._db = _connect(self.file)
 
-    def lookup(self, request: Request) -> Entry | None:
+    def lookup(self, request: Request) -> Record | None:
         """What is recorded of ``request``, committed or not yet."""
         row = self._db.execute(
             "SELECT url, path, mirrors, state, saved, size, digest, reason, attempts "
             "FROM sources WHERE url = ? AND path = ?",
             (request.url, request.path or ""),
         ).fetchone()
-        return None if row is None else _entry(row)
+        return None if row is None else _record(row)
 
     def pending(self, request: Request) -> None:
         """``request`` was drawn; a row that already exists is left as it is."""
@@ -123,7 +123,7 @@ class Manifest:
         else:
             self.failed(request, outcome.reason or "unknown")
 
-    def entries(self, state: str) -> Iterator[Entry]:
+    def entries(self, state: str) -> Iterator[Record]:
         """Every committed row in ``state``, in no particular order, read lazily."""
         self.flush()
         cursor = self._db.execute(
@@ -131,7 +131,7 @@ class Manifest:
             "FROM sources WHERE state = ?",
             (state,),
         )
-        return (_entry(row) for row in cursor)
+        return (_record(row) for row in cursor)
 
     def counts(self) -> dict[str, int]:
         """Rows by state."""
@@ -273,6 +273,6 @@ def _key(request: Request) -> tuple[str, str, str]:
     return request.url, request.path or "", "\t".join(request.mirrors)
 
 
-def _entry(row: tuple[Any, ...]) -> Entry:
+def _record(row: tuple[Any, ...]) -> Record:
     url, path, mirrors, *rest = row
-    return Entry(url, path, tuple(mirrors.split("\t")) if mirrors else (), *rest)
+    return Record(url, path, tuple(mirrors.split("\t")) if mirrors else (), *rest)

@@ -72,8 +72,8 @@ def _holds(folder: Folder, name: str, expected: Checksum | None) -> bool:
     finally:
         os.close(fd)
     if not same:
-        where, origin = folder.path / name, expected.origin
-        log.warning("%s holds other bytes than %s says; downloading it again", where, origin)
+        where, given_by = folder.path / name, expected.given_by
+        log.warning("%s holds other bytes than %s says; downloading it again", where, given_by)
     return same
 
 

@@ -1,7 +1,7 @@
 """The one small interface every protocol driver (HTTP, FTP) implements.
 
 The engine knows nothing of protocols: it asks a driver to ``open`` a byte range of a
-source and reads the returned ``Body`` until the range is done. Drivers translate their
+endpoint and reads the returned ``Body`` until the range is done. Drivers translate their
 library's errors into the aiodl exception tree, so the engine's retry logic is shared.
 """
 
@@ -17,7 +17,7 @@ from .ftp.listing import Listing
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """What the first response told us about a source.
+    """What the first response told us about an endpoint.
 
     ``size`` is None when the server did not say (a close-delimited body); ``ranged`` is
     True when byte ranges may be requested; ``etag``/``last_modified`` identify the version,
@@ -41,7 +41,7 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
-class Source:
+class Endpoint:
     """Where and how to ask: the URL, the request headers (and which are credentials),
     and the driver that speaks the URL's protocol."""
 
@@ -87,7 +87,7 @@ class Body(Protocol):
 
 class Driver(Protocol):
     async def open(
-        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+        self, endpoint: Endpoint, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
         """Request bytes ``[start, end)`` (``end`` None: to the end of the file).
 
@@ -102,6 +102,6 @@ class Driver(Protocol):
 class TreeDriver(Driver, Protocol):
     """A driver that can also list folders (FTP), so a folder URL can be mirrored."""
 
-    async def list_folder(self, source: Source) -> Listing:
-        """The entries of the folder ``source.url`` names (the URL ends with ``/``)."""
+    async def list_folder(self, endpoint: Endpoint) -> Listing:
+        """The entries of the folder ``endpoint.url`` names (the URL ends with ``/``)."""
         ...

@@ -24,7 +24,7 @@ from aiohttp import web
 import aiodl
 from aiodl._config import Config
 from aiodl._core.engine import Engine
-from aiodl._protocols.driver import Body, RemoteFile, Source
+from aiodl._protocols.driver import Body, Endpoint, RemoteFile
 from aiodl._protocols.ftp.driver import FTPDriver
 from aiodl._protocols.ftp.listing import Listing
 from aiodl._protocols.http.driver import HTTPDriver
@@ -172,11 +172,11 @@ class BuggyDriver:
         self._real, self._path, self._bug = real, path, bug
 
     async def open(
-        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+        self, endpoint: Endpoint, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
-        if source.url.endswith(self._path):
+        if endpoint.url.endswith(self._path):
             raise self._bug
-        return await self._real.open(source, start, end, known)
+        return await self._real.open(endpoint, start, end, known)
 
 
 async def run_engine(
@@ -401,10 +401,10 @@ class BuggyLister(FTPDriver):
         super().__init__(5.0, None)
         self._folder, self._bug = folder, bug
 
-    async def list_folder(self, source: Source) -> Listing:
-        if source.url.endswith(self._folder):
+    async def list_folder(self, endpoint: Endpoint) -> Listing:
+        if endpoint.url.endswith(self._folder):
             raise self._bug
-        return await super().list_folder(source)
+        return await super().list_folder(endpoint)
 
 
 async def test_an_unexpected_error_in_one_listing_fails_that_folder_alone(

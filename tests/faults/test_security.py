@@ -248,7 +248,7 @@ async def test_secrets_never_reach_logs_errors_or_results(
     assert any("retrying" in text for text in texts)
     for result in results:
         texts += [result.url, repr(result), str(result.error), repr(result.error)]
-        texts += [str(result.error.url) if result.error else "", *result.sources]
+        texts += [str(result.error.url) if result.error else "", *result.delivered]
     texts += [repr(event) for event in events]
     text = "\n".join(texts)
     auth_values = [basic("bob", "b0bpa55"), basic("alice", "pa55word")]

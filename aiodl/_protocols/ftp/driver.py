@@ -29,7 +29,7 @@ from ..._exceptions import (
 )
 from ..._network.connect import Connector, Resolve
 from ..._network.sockcopy import SocketReader, connect
-from ..driver import Body, RangeIgnored, RemoteFile, Source
+from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
 from ..http.rules import mask_url
 from .connection import Connection, FTPBody, LoginKey, translated
 from .control import Control, ReplyError
@@ -74,13 +74,13 @@ class FTPDriver:
         self._rest_asked: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def open(
-        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+        self, endpoint: Endpoint, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
-        target = parse_target(source.url, self._auth, self._netrc)
+        target = parse_target(endpoint.url, self._auth, self._netrc)
 
         async def retrieve(connection: Connection) -> Body:
             if known is None:
-                info = await self._describe(connection, source.url, target.path)
+                info = await self._describe(connection, endpoint.url, target.path)
             else:
                 info = self._ranged_here(connection, known)
                 if start:  # a later segment, or a resumed file: still the same version?
@@ -89,10 +89,12 @@ class FTPDriver:
             try:
                 data = await self._retrieve(connection, target.path, start, expected)
             except ReplyError as error:
-                raise await self._refused_file(connection, source.url, target.path, error) from None
+                raise await self._refused_file(
+                    connection, endpoint.url, target.path, error
+                ) from None
             return FTPBody(self, connection, data, info, start)
 
-        return await self._using(source.url, target, retrieve, keep=True)
+        return await self._using(endpoint.url, target, retrieve, keep=True)
 
     async def _refused_file(
         self, connection: Connection, url: str, path: str, error: ReplyError
@@ -104,15 +106,15 @@ class FTPDriver:
             return FTPError(f"{masked} is a folder: add a '/' at its end to mirror it", url=masked)
         return error
 
-    async def list_folder(self, source: Source) -> Listing:
-        """The entries of the folder ``source.url`` names, once it is known to be one."""
-        target = parse_target(source.url, self._auth, self._netrc)
+    async def list_folder(self, endpoint: Endpoint) -> Listing:
+        """The entries of the folder ``endpoint.url`` names, once it is known to be one."""
+        target = parse_target(endpoint.url, self._auth, self._netrc)
 
         async def entries(connection: Connection) -> Listing:
-            await self._folders.check(connection, source.url, target.path)
+            await self._folders.check(connection, endpoint.url, target.path)
             return await self._folders.entries(connection, target.path)
 
-        return await self._using(source.url, target, entries, keep=False)
+        return await self._using(endpoint.url, target, entries, keep=False)
 
     async def _using(
         self,

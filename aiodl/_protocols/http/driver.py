@@ -30,7 +30,7 @@ from ..._exceptions import (
 )
 from ..._network.connect import Connector, Resolve
 from ..._pacing.retry import parse_retry_after
-from ..driver import Body, RangeIgnored, RemoteFile, Source
+from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .plain import RawPool, translated
 from .rules import (
     mask_url,
@@ -95,7 +95,7 @@ class HTTPDriver:
             await self._tls.aclose()
 
     async def open(
-        self, source: Source, start: int, end: int | None, known: RemoteFile | None
+        self, endpoint: Endpoint, start: int, end: int | None, known: RemoteFile | None
     ) -> Body:
         extra = {"Accept-Encoding": "identity"}
         if known is None or known.ranged:
@@ -103,7 +103,7 @@ class HTTPDriver:
             validator = known and _if_range(known)
             if validator:  # the server itself refuses to mix versions: a change gives 200
                 extra["If-Range"] = validator
-        response = await self._get(source, extra)
+        response = await self._get(endpoint, extra)
         try:
             async with translated(response.url):
                 info = _describe(response, start, end, known)
@@ -114,14 +114,14 @@ class HTTPDriver:
                 raise  # mid-file: the transfer switches to one stream itself
             # A first request answered with another range, or a content-coded one: ask
             # for the whole file without Range, and never use ranges for it.
-            return await self.open(source, 0, None, RemoteFile(source.url, None, False))
+            return await self.open(endpoint, 0, None, RemoteFile(endpoint.url, None, False))
         except BaseException:
             response.close()
             raise
 
-    async def _get(self, source: Source, extra: dict[str, str]) -> Response:
-        """GET with redirects followed by hand, so credentials never cross origins."""
-        url, headers = source.url, dict(source.headers)
+    async def _get(self, endpoint: Endpoint, extra: dict[str, str]) -> Response:
+        """GET with redirects followed by hand, so credentials never cross mirrors."""
+        url, headers = endpoint.url, dict(endpoint.headers)
         for _ in range(self._max_redirects + 1):
             response = await self._exchange(url, {**headers, **extra})
             location = response.headers.get("Location")
@@ -130,9 +130,11 @@ class HTTPDriver:
                 return response
             response.close()
             target = redirect_url(url, field_text(location))
-            headers = redirect_headers(headers, source.credentials, url, target)
+            headers = redirect_headers(headers, endpoint.credentials, url, target)
             url = target
-        raise DownloadError(f"more than {self._max_redirects} redirects", url=mask_url(source.url))
+        raise DownloadError(
+            f"more than {self._max_redirects} redirects", url=mask_url(endpoint.url)
+        )
 
     async def _exchange(self, url: str, headers: dict[str, str]) -> Response:
         """One request on the transport the URL's scheme calls for."""

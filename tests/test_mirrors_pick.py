@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._core.mirrors import MAX_RANGES_SHOWN, Origin, disagreement, pick, provenance
-from aiodl._protocols.driver import RemoteFile, Source
+from aiodl._core.mirrors import MAX_RANGES_SHOWN, Mirror, disagreement, pick, provenance
+from aiodl._protocols.driver import Endpoint, RemoteFile
 
 
 class _NoDriver:
@@ -14,8 +14,8 @@ class _NoDriver:
         raise AssertionError("pure tests open nothing")
 
 
-def origin(url: str = "http://a/f", **state: object) -> Origin:
-    made = Origin(Source(url, {}, frozenset(), _NoDriver()))  # type: ignore[arg-type]
+def origin(url: str = "http://a/f", **state: object) -> Mirror:
+    made = Mirror(Endpoint(url, {}, frozenset(), _NoDriver()))  # type: ignore[arg-type]
     for name, value in state.items():
         setattr(made, name, value)
     return made
@@ -33,7 +33,7 @@ STATES = st.lists(
 )
 
 
-def build(states: list[tuple[bool, int, int, float]]) -> list[Origin]:
+def build(states: list[tuple[bool, int, int, float]]) -> list[Mirror]:
     return [
         origin(f"http://m{i}/f", dropped="broken" if dead else None, workers=w, moved=m, seconds=s)
         for i, (dead, w, m, s) in enumerate(states)
