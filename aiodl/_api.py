@@ -5,25 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import netrc
 import os
 import tempfile
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Unpack
 from urllib.parse import urlsplit
 
 from ._config import Config
-from ._core.engine import Deliver, Engine, Sources, as_request, default_dest
-from ._disk.checksum import Checksum, parse_sums
-from ._models import Request, Result
+from ._credentials import netrc_logins
+from ._digests import Checksum, parse_sums
+from ._models import Request, Result, Sources, as_request
 from ._options import Options, with_options
-from ._protocols.driver import Driver
 
 if TYPE_CHECKING:
-    from ._protocols.ftp.driver import FTPDriver
-    from ._protocols.http.driver import HTTPDriver
+    from ._core.engine import Deliver
 
 
 @with_options
@@ -95,6 +92,9 @@ async def _run(
     sources: Sources, dest: str | os.PathLike[str], settings: Config, deliver: Deliver
 ) -> None:
     _refuse_lone_url(sources)
+    from ._core.drivers import Drivers  # the run, loaded when one runs: import aiodl stays light
+    from ._core.engine import Engine, default_dest
+
     folder = default_dest(dest)
     async with AsyncExitStack() as stack:
         if settings.progress is True:
@@ -104,7 +104,7 @@ async def _run(
             settings = Config.build(settings, {"progress": bars.handle})
         sums = await load_sums(settings.checksums, settings) if settings.checksums else {}
         logins = netrc_logins(settings.netrc)
-        drivers = _Drivers(settings, logins)
+        drivers = Drivers(settings, logins)
         stack.push_async_callback(drivers.aclose)
         await Engine(settings, folder, drivers, sums, logins).run(sources, deliver)
 
@@ -142,57 +142,6 @@ async def download(
     return result
 
 
-class _Drivers(Mapping[str, Driver]):
-    """The protocol drivers of one run, each made when its first URL comes: a run of FTP
-    URLs never imports aiohttp or builds a TLS context (a fifth of a short run's time),
-    and a run of HTTP URLs never touches aioftp."""
-
-    SCHEMES = ("http", "https", "ftp")
-
-    def __init__(self, settings: Config, logins: Callable[[str], tuple[str, str] | None]) -> None:
-        self._settings = settings
-        self._netrc = logins
-        self._http: HTTPDriver | None = None
-        self._ftp: FTPDriver | None = None
-
-    def __getitem__(self, scheme: str) -> Driver:
-        if scheme in ("http", "https"):
-            if self._http is None:
-                from ._protocols.http.driver import HTTPDriver
-
-                settings = self._settings
-                self._http = HTTPDriver(
-                    settings.timeout,
-                    settings.connections,
-                    settings.verify,
-                    settings.max_redirects,
-                    settings.resolve,
-                )
-            return self._http
-        if scheme == "ftp":
-            if self._ftp is None:
-                from ._protocols.ftp.driver import FTPDriver
-
-                settings = self._settings
-                self._ftp = FTPDriver(
-                    settings.timeout, _basic(settings), self._netrc, settings.resolve
-                )
-            return self._ftp
-        raise KeyError(scheme)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.SCHEMES)
-
-    def __len__(self) -> int:
-        return len(self.SCHEMES)
-
-    async def aclose(self) -> None:
-        if self._ftp is not None:
-            await self._ftp.aclose()
-        if self._http is not None:
-            await self._http.aclose()
-
-
 async def load_sums(source: str | os.PathLike[str], settings: Config) -> dict[str, Checksum]:
     """The digests of a ``SHA256SUMS``-style file, read from a path or fetched from a URL
     (with the run's own settings). One that cannot be had is an invalid option
@@ -223,33 +172,3 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         raise ValueError(f"checksums file unusable: {error}") from None
-
-
-def netrc_logins(
-    option: bool | str | os.PathLike[str],
-) -> Callable[[str], tuple[str, str] | None]:
-    """A host -> (login, password) lookup from a netrc file: ``~/.netrc`` for True (none
-    there is no error), the given file otherwise. A file that is missing or does not
-    parse is an invalid option (ValueError), raised before anything is downloaded."""
-    if option is False:
-        return lambda host: None
-    path = None if option is True else os.fspath(option)
-    try:
-        parsed = netrc.netrc(path)
-    except FileNotFoundError:
-        if path is None:
-            return lambda host: None
-        raise ValueError(f"netrc file not found: {path}") from None
-    except (netrc.NetrcParseError, OSError) as error:
-        raise ValueError(f"netrc file unusable: {error}") from None
-
-    def login(host: str) -> tuple[str, str] | None:
-        entry = parsed.authenticators(host)
-        return None if entry is None else (entry[0], entry[2] or "")
-
-    return login
-
-
-def _basic(settings: Config) -> tuple[str, str] | None:
-    """FTP logins take ``auth=(user, password)``; header credentials are HTTP-only."""
-    return settings.auth if isinstance(settings.auth, tuple) else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import os
 import ssl
@@ -12,10 +11,10 @@ from math import inf
 from types import MappingProxyType
 from typing import Any
 
+from ._credentials import ALWAYS_CREDENTIALS, basic_auth_header, looks_secret
 from ._models import Event
-from ._network.connect import Resolve
 from ._pacing.retry import RetryPolicy
-from ._protocols.http.rules import ALWAYS_CREDENTIALS, looks_secret
+from ._urls import Resolve
 
 MiB = 1024 * 1024
 MAX_SHARD = 4  # 4 levels of 256 folders: far beyond any job
@@ -186,12 +185,6 @@ def tls_verify(cacert: str | None, insecure: bool) -> bool | ssl.SSLContext:
         return ssl.create_default_context(cafile=cacert)
     except (OSError, ValueError):  # missing, unreadable, or no certificate in it
         raise ValueError(f"--cacert {cacert}: no readable PEM CA certificate there") from None
-
-
-def basic_auth_header(user: str, password: str) -> dict[str, str]:
-    """The Authorization header of HTTP basic authentication."""
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def _require(name: str, value: object, *, minimum: int) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ._disk.checksum import parse_checksum
+from ._digests import parse_checksum
 from ._exceptions import DownloadError
 
 _NONE: Mapping[str, int] = MappingProxyType({})  # shared: most Results name no mirrors
@@ -136,3 +136,16 @@ class Listed:
 
 
 Event = Started | Advanced | Retried | Finished | Failed | Listed
+
+
+Sources = Iterable[str | Request] | AsyncIterable[str | Request]
+"""What ``download_many`` takes: URL strings and Requests, from any (async) iterable."""
+
+
+def as_request(source: str | Request) -> Request:
+    """Accept a URL string or a Request; anything else is a caller's bug."""
+    if isinstance(source, Request):
+        return source
+    if isinstance(source, str):
+        return Request(source)
+    raise TypeError(f"sources must be URL strings or aiodl.Request, got {type(source).__name__}")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, TypeVar
 
 from ._config import Auth, Config, ProgressOption
-from ._network.connect import Resolve
+from ._urls import Resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 

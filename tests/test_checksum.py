@@ -1,4 +1,4 @@
-"""Checksum parsing and hashing (aiodl._disk.checksum): pure rules, one real file."""
+"""Checksum parsing (aiodl._digests, pure) and hashing (aiodl._disk.hashing, a real file)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._disk.checksum import (
+from aiodl._digests import (
     ALGORITHMS,
     Checksum,
-    file_digest,
     lookup,
     parse_checksum,
     parse_digest_header,
     parse_sums,
     server_digest,
 )
+from aiodl._disk.hashing import file_digest
 
 SHA = hashlib.sha256(b"x").hexdigest()
 MD5 = hashlib.md5(b"x").hexdigest()

@@ -20,9 +20,10 @@ import trustme
 import aiodl
 from aiodl._exceptions import ConnectError, TransferError
 from aiodl._models import Event, Retried
-from aiodl._network.connect import Connector, authority, failure
+from aiodl._network.connect import Connector, failure
 from aiodl._pacing.retry import RetryPolicy
 from aiodl._pacing.retrying import _retry_delay
+from aiodl._urls import authority
 from tests.conftest import random_bytes
 from tests.servers.connect import FakeResolver, black_hole, closed_port, lighttpd
 from tests.servers.ftp import RunningFTP

@@ -9,18 +9,16 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from aiodl._credentials import looks_secret, mask_url, redirect_headers
 from aiodl._exceptions import DownloadError
 from aiodl._protocols.http.rules import (
     ContentRange,
-    looks_secret,
-    mask_url,
-    origin,
     parse_content_range,
     range_header,
     range_matches,
-    redirect_headers,
     redirect_url,
 )
+from aiodl._urls import origin
 
 offsets = st.integers(min_value=0, max_value=2**63)
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from aiodl import DownloadError, IntegrityError, UnsafePathError
-from aiodl._disk.checksum import Checksum
+from aiodl._digests import Checksum
 from aiodl._disk.folders import Folders
 from aiodl._disk.names import part_name
 from aiodl._disk.partfile import PartFile, _drop_written, open_part

@@ -26,9 +26,9 @@ from typing import Any, TextIO
 from .._api import stream
 from .._config import MAX_SHARD, tls_verify
 from .._core.treewalk import is_tree_url
+from .._credentials import mask_url
 from .._disk.manifest import Manifest
 from .._models import Event, Listed, Request, Result
-from .._protocols.http.rules import mask_url
 from .._terminal import log_to_terminal, printable
 from .._version import __version__
 from .options import (

@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from .._disk.checksum import Checksum, check_file
+from .._credentials import mask_url
+from .._digests import Checksum
 from .._disk.commit import finish
+from .._disk.hashing import check_file
 from .._disk.journal import Checkpoint
 from .._disk.names import choose_name, sharded
 from .._disk.partfile import PartFile, open_part
@@ -38,7 +40,6 @@ from .._pacing.hosts import Slot, limited
 from .._pacing.retrying import retrying
 from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .._protocols.ftp.listing import Entry
-from .._protocols.http.rules import mask_url
 from .expected import Expected
 from .job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, provenance

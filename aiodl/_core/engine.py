@@ -18,14 +18,15 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from .._config import Config, basic_auth_header
-from .._disk.checksum import Checksum
+from .._config import Config
+from .._credentials import looks_secret, mask_text, mask_url, netrc_header
+from .._digests import Checksum
 from .._disk.commit import Committer, finish
 from .._disk.folders import Folders
 from .._disk.journal import Journal
@@ -33,13 +34,24 @@ from .._disk.manifest import Ledger, Manifest
 from .._disk.names import sanitize_relative
 from .._disk.partfile import sync_folders
 from .._exceptions import DownloadError, LocalFileError
-from .._models import Advanced, Event, Failed, Finished, Listed, Request, Result, Retried
+from .._models import (
+    Advanced,
+    Event,
+    Failed,
+    Finished,
+    Listed,
+    Request,
+    Result,
+    Retried,
+    Sources,
+    as_request,
+)
 from .._pacing.bucket import Throttle
 from .._pacing.hosts import HostLimit, Slot, limited
 from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
 from .._protocols.driver import Driver, Endpoint, TreeDriver
 from .._protocols.ftp.listing import Listing
-from .._protocols.http.rules import looks_secret, mask_text, mask_url, url_problem
+from .._urls import url_problem
 from .download import FileDownload
 from .job import Job, Targets
 from .treewalk import Folder, Found, Refused, TreeWalk, is_tree_url
@@ -47,18 +59,8 @@ from .workers import Workers
 
 T = TypeVar("T")
 log = logging.getLogger("aiodl")
-Sources = Iterable[str | Request] | AsyncIterable[str | Request]
 Deliver = Callable[[int, Result], Awaitable[None]]
 INLINE_LISTING = 1000  # entries a folder walk takes on the loop; more go to a thread
-
-
-def as_request(source: str | Request) -> Request:
-    """Accept a URL string or a Request; anything else is a caller's bug."""
-    if isinstance(source, Request):
-        return source
-    if isinstance(source, str):
-        return Request(source)
-    raise TypeError(f"sources must be URL strings or aiodl.Request, got {type(source).__name__}")
 
 
 class Engine:
@@ -274,18 +276,11 @@ class Engine:
             raise DownloadError(f"unsupported URL scheme {scheme!r}", url=mask_url(url))
         headers = {**self._headers, **(request.headers or {})}
         if scheme in ("http", "https") and self.config.auth is None:
-            headers.update(self._netrc_login(url))
+            headers.update(netrc_header(url, self._logins))
         credentials = self._credentials
         if request.headers:  # a request's own secret-looking headers stay with its origin
             credentials |= {name.lower() for name in request.headers if looks_secret(name)}
         return Endpoint(url, headers, credentials, driver)
-
-    def _netrc_login(self, url: str) -> dict[str, str]:
-        """Basic credentials from netrc for a host whose URL carries none. Authorization
-        is always a credential: a redirect to another origin drops it."""
-        parts = urlsplit(url)
-        login = None if parts.username else self._logins(parts.hostname or "")
-        return {} if login is None else basic_auth_header(*login)
 
     def host(self, url: str) -> HostLimit:
         host = urlsplit(url).netloc.lower()

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from .._disk.checksum import Checksum, lookup, parse_checksum
+from .._credentials import mask_url
+from .._digests import Checksum, lookup, parse_checksum
 from .._disk.names import name_from_url
 from .._models import Request
-from .._protocols.http.rules import mask_url
 
 log = logging.getLogger("aiodl")
 

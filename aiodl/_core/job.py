@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .._config import Config
-from .._disk.checksum import Checksum
+from .._credentials import mask_url
+from .._digests import Checksum
 from .._disk.commit import Committer
 from .._disk.folders import Folders
 from .._disk.journal import Journal
@@ -21,7 +22,6 @@ from .._pacing.hosts import HostLimit, Slot
 from .._pacing.retrying import ProgressHook, RetryHook
 from .._protocols.driver import Endpoint, RemoteFile
 from .._protocols.ftp.listing import Entry
-from .._protocols.http.rules import mask_url
 
 
 @dataclass

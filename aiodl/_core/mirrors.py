@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .._credentials import mask_url
 from .._disk.ranges import RangeSet
 from .._protocols.driver import Endpoint, RemoteFile
-from .._protocols.http.rules import mask_url
 
 MAX_RANGES_SHOWN = 8  # per endpoint, in an error message
 # Retries for an endpoint while other endpoints are left: one, for a blip, then move on.

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeVar
 
+from .._credentials import mask_url
 from .._disk.partfile import PartFile
 from .._disk.ranges import RangeSet
 from .._exceptions import (
@@ -33,7 +34,6 @@ from .._pacing.retry import RetryPolicy
 from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
 from .._pacing.speed import SpeedFloor
 from .._protocols.driver import Body, RangeIgnored, RemoteFile
-from .._protocols.http.rules import mask_url
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, disagreement, pick
 from .planner import Segment, plan, plan_gaps, slowest, steal, take_over
 

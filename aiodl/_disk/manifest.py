@@ -30,11 +30,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .._credentials import mask_url
 from .._exceptions import DownloadError, UnsafePathError
 from .._models import Request, Result
-from .._protocols.http.rules import mask_url
-from .checksum import file_digest
 from .commit import finish
+from .hashing import file_digest
 from .names import sanitize_relative
 
 _VERSION = 1

@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
+from .._digests import Checksum
 from .._exceptions import DownloadError, IntegrityError, LocalFileError, UnsafePathError
-from .checksum import Checksum, file_digest
 from .folders import Folder, Folders
+from .hashing import file_digest
 from .names import part_name
 from .ranges import RangeSet
 

@@ -17,25 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohappyeyeballs import AddrInfoType, start_connection
 
+from .._credentials import mask_url
 from .._exceptions import ConnectError, DownloadError, DownloadTimeout, TransferError
-from .._protocols.http.rules import mask_url
-
-Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
-"""``await resolve(host, port)``: the IP addresses of ``host``, in the order to try them;
-``socket.gaierror`` when there are none."""
+from .._urls import Resolve, is_literal, url_authority
 
 STAGGER = 0.25  # RFC 8305's "Connection Attempt Delay", as in curl and aiohttp
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 # getaddrinfo's answers for a name that does not exist (not "try again later").
 _UNKNOWN_NAME = frozenset(
     code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code
@@ -106,28 +101,6 @@ def _address_info(address: str, port: int) -> AddrInfoType:
         )[0]
     except socket.gaierror:
         raise socket.gaierror(socket.EAI_NONAME, f"{address!r} is not an IP address") from None
-
-
-def is_literal(host: str) -> bool:
-    """Whether ``host`` is an IP address rather than a name."""
-    try:
-        ipaddress.ip_address(host.partition("%")[0])
-    except ValueError:
-        return False
-    return True
-
-
-def authority(host: str, port: int, default: int | None = None) -> str:
-    """``host:port`` as a URL writes it: an IPv6 address in brackets, the port left out
-    when it is ``default`` (the Host header of RFC 9110 section 7.2)."""
-    name = f"[{host}]" if ":" in host else host
-    return name if port == default else f"{name}:{port}"
-
-
-def url_authority(url: str) -> str:
-    """The ``host:port`` that ``url`` connects to, the port always written."""
-    parts = urlsplit(url)
-    return authority(parts.hostname or "", parts.port or _DEFAULT_PORTS.get(parts.scheme, 0))
 
 
 def failure(error: OSError, url: str) -> DownloadError:

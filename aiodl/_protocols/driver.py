@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from .._disk.checksum import Checksum
+from .._digests import Checksum
 from .ftp.listing import Listing
 
 

@@ -27,7 +27,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import aiodl
-from aiodl._protocols.http.rules import looks_secret, mask_url
+from aiodl._credentials import looks_secret, mask_url
 from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
 from tests.servers.http import FaultServer, running

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from ..._credentials import mask_url
 from ..._exceptions import FTPError, IntegrityError, TransferError
 from ..._network.connect import failure
 from ..._network.sockcopy import SocketReader
 from ..driver import RangeIgnored, RemoteFile, Sink
-from ..http.rules import mask_url
 from .control import Control, ReplyError
 from .wire import PERMANENT
 

@@ -21,22 +21,22 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ..._credentials import Login, mask_url
 from ..._exceptions import (
     ConnectionLimitError,
     FileChangedError,
     FTPError,
     TransferError,
 )
-from ..._network.connect import Connector, Resolve
+from ..._network.connect import Connector
 from ..._network.sockcopy import SocketReader, connect
+from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
-from ..http.rules import mask_url
 from .connection import Connection, FTPBody, LoginKey, translated
 from .control import Control, ReplyError
 from .folders import Folders
 from .listing import Listing, parse_mlst, parse_modify
 from .wire import (
-    Login,
     Target,
     is_connection_limit,
     is_unsupported,

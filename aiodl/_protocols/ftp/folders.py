@@ -16,9 +16,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
+from ..._credentials import mask_url
 from ..._exceptions import FTPError
 from ..._network.sockcopy import SocketReader
-from ..http.rules import mask_url
 from .connection import Connection
 from .control import Control, ReplyError
 from .listing import Entry, Listing, ListingLines, parse_list, parse_mlsd, parse_nlst

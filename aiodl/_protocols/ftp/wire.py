@@ -7,9 +7,10 @@ rules that keep a hostile or broken server from steering us are tested without s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from ..._credentials import Login, Logins, ftp_login
 
 DEFAULT_PORT = 21
 # Answers that will not change on a retry: bad login, no such file, not permitted,
@@ -39,12 +40,7 @@ class Target:
         return (self.host, self.port, self.user, self.password)
 
 
-Login = tuple[str, str]
-
-
-def parse_target(
-    url: str, auth: Login | None, netrc: Callable[[str], Login | None] = lambda host: None
-) -> Target:
+def parse_target(url: str, auth: Login | None, netrc: Logins = lambda host: None) -> Target:
     """The server, credentials and path.
 
     Credentials come from the URL, else ``auth``, else ``netrc(host)``, else anonymous
@@ -55,10 +51,7 @@ def parse_target(
     URL's trailing ``/`` is dropped.
     """
     parts = urlsplit(url)
-    if parts.username:
-        user, password = unquote(parts.username), unquote(parts.password or "")
-    else:
-        user, password = auth or netrc(parts.hostname or "") or ("anonymous", "anonymous@")
+    user, password = ftp_login(url, auth, netrc)
     path = unquote(parts.path, errors="surrogateescape").removeprefix("/")
     if path.endswith("/") and path != "/":
         path = path.rstrip("/")

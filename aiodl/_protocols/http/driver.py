@@ -13,33 +13,27 @@ a round trip per file and cannot be misled by a HEAD that lies or is refused.
 
 from __future__ import annotations
 
-import base64
 import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from multidict import CIMultiDictProxy
 
-from ..._disk.checksum import server_digest
+from ..._credentials import mask_url, redirect_headers, with_userinfo
+from ..._digests import server_digest
 from ..._exceptions import (
     DownloadError,
     FileChangedError,
     HTTPStatusError,
     IntegrityError,
 )
-from ..._network.connect import Connector, Resolve
+from ..._network.connect import Connector
 from ..._pacing.retry import parse_retry_after
+from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .plain import RawPool, translated
-from .rules import (
-    mask_url,
-    parse_content_range,
-    range_header,
-    range_matches,
-    redirect_headers,
-    redirect_url,
-)
+from .rules import parse_content_range, range_header, range_matches, redirect_url
 from .wire import Framing, content_length, field_text
 
 if TYPE_CHECKING:
@@ -141,7 +135,7 @@ class HTTPDriver:
         if urlsplit(url).scheme.lower() != "http":
             return await self._secure().get(url, headers)
         async with translated(url):
-            return await self._raw.get(url, _with_userinfo(url, headers))
+            return await self._raw.get(url, with_userinfo(url, headers))
 
     def _secure(self) -> TLSClient:
         if self._tls is None:
@@ -149,15 +143,6 @@ class HTTPDriver:
 
             self._tls = TLSClient(*self._tls_options)
         return self._tls
-
-
-def _with_userinfo(url: str, headers: dict[str, str]) -> dict[str, str]:
-    """``http://user:pass@host/`` means basic authentication, as in curl and aiohttp."""
-    parts = urlsplit(url)
-    if parts.username is None or any(name.lower() == "authorization" for name in headers):
-        return headers
-    login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    return {**headers, "Authorization": "Basic " + base64.b64encode(login.encode()).decode()}
 
 
 def _if_range(known: RemoteFile) -> str | None:

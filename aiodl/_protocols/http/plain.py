@@ -20,11 +20,12 @@ from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDictProxy
 
+from ..._credentials import mask_url
 from ..._exceptions import TransferError
-from ..._network.connect import Connector, authority, failure
+from ..._network.connect import Connector, failure
 from ..._network.sockcopy import SocketReader
+from ..._urls import authority
 from ..driver import RemoteFile, Sink
-from .rules import mask_url
 from .wire import (
     ChunkedDecoder,
     Framing,

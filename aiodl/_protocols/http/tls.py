@@ -24,10 +24,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 
+from ..._credentials import mask_text, mask_url
 from ..._exceptions import ConnectError, TransferError
-from ..._network.connect import Resolve, failure, url_authority
+from ..._network.connect import failure
+from ..._urls import Resolve, url_authority
 from ..driver import RemoteFile, Sink
-from .rules import mask_url
 from .wire import (
     MAX_FIELDS,
     MAX_HEAD,
@@ -89,10 +90,7 @@ def _parser_refusal(error: BaseException | None) -> ProtocolError | None:
 def _safe_reason(error: BaseException) -> str:
     """The error text without URLs aiohttp may embed (they could hold credentials)."""
     text = error.message if isinstance(error, aiohttp.ClientResponseError) else str(error)
-    for word in text.split():
-        if "://" in word:
-            text = text.replace(word, mask_url(word.strip("'\",()")))
-    return text or type(error).__name__
+    return mask_text(text) or type(error).__name__
 
 
 class _Resolver(AbstractResolver):

@@ -1,34 +1,21 @@
-"""Checksums: what users and servers say a file's digest is, and hashing a saved file.
+"""Checksums as users and servers state them: ``algorithm:hex`` specs, ``SHA256SUMS``-style
+files (GNU and BSD line formats) and the digest headers servers send (RFC 9530
+``Repr-Digest`` and ``Content-Digest``, RFC 3230 ``Digest``, Artifactory's
+``X-Checksum-*``).
 
-Parsing is pure: ``algorithm:hex`` specs, ``SHA256SUMS``-style files (GNU and BSD line
-formats), and the digest headers servers send (RFC 9530 ``Repr-Digest`` and
-``Content-Digest``, RFC 3230 ``Digest``). Hashing reads the part file with ``pread`` in
-1 MiB blocks; hashlib releases the GIL on blocks that large, so a worker thread keeps
-the event loop free. Measured on a 1 GiB file: sha256 in a thread 0.66-0.77 s, in a
-process pool 0.65-0.67 s (md5, sha512, blake2b alike), so no process pool: it would add
-processes and a fork of a threaded program for nothing. Hashing while downloading cannot
-help segmented files: a digest needs bytes in order, and the first segment is the only
-one that arrives in order.
+Pure logic, no I/O: the public ``Request`` validates its ``checksum`` here without loading
+anything that touches files (hashing a file is ``aiodl._disk.hashing``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import hashlib
-import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import PurePosixPath
 
-from .._exceptions import IntegrityError
-from .commit import finish
-
-log = logging.getLogger("aiodl")
 # hex digits of each supported digest (blake2b at its default 64-byte size)
 ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128, "blake2b": 128}
 # Names in digest headers (RFC 9530 lower case, RFC 3230 upper case), strongest first.
@@ -42,7 +29,6 @@ _SUMS_NAMES = {
 }
 _BSD_LINE = re.compile(r"^(?P<algo>[A-Za-z0-9-]+) \((?P<name>.+)\) = (?P<hex>[0-9A-Fa-f]+)$")
 _GNU_LINE = re.compile(r"^\\?(?P<hex>[0-9A-Fa-f]+) [ *](?P<name>.+)$")
-BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -153,37 +139,6 @@ def parse_digest_header(value: str) -> dict[str, str]:
         if len(digest) == ALGORITHMS[algorithm]:
             found[algorithm] = digest
     return found
-
-
-def file_digest(fd: int, algorithm: str) -> str:
-    """The hex digest of everything in the open file ``fd``. Blocking."""
-    hasher = hashlib.new(algorithm, usedforsecurity=False)  # a file check, not a secret
-    buffer = bytearray(BLOCK)
-    view = memoryview(buffer)
-    offset = 0
-    while count := os.preadv(fd, [buffer], offset):
-        hasher.update(view[:count])
-        offset += count
-    return hasher.hexdigest()
-
-
-async def check_file(
-    fd: int, size: int, expected: Checksum, name: str, detail: str = "", *, inline: int
-) -> None:
-    """Raise IntegrityError unless the open file hashes to ``expected``. A file of at most
-    ``inline`` bytes is hashed right here, a larger one in a worker thread (hashlib lets
-    go of the GIL on large blocks); ``detail`` ends the error message."""
-    digest = partial(file_digest, fd, expected.algorithm)
-    if size <= inline:
-        actual = digest()
-    else:
-        actual = await finish(asyncio.get_running_loop().run_in_executor(None, digest))
-    if actual != expected.hexdigest:
-        raise IntegrityError(
-            f"{name}: {expected.algorithm} is {actual}, but {expected.given_by} says "
-            f"{expected.hexdigest}{detail}"
-        )
-    log.info("verified %s: %s matches %s", name, expected.algorithm, expected.given_by)
 
 
 def _strongest(found: Mapping[str, str]) -> tuple[str, str] | None:
