@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from aiodl._cli.command import UsageError, byte_rate, read_input
+from aiodl._cli.inputs import read_input
+from aiodl._cli.parser import UsageError, byte_rate
 from aiodl._disk.names import part_name
 from tests.conftest import random_bytes
 from tests.servers.ftp import RunningFTP
