@@ -36,14 +36,15 @@ from .._disk.partfile import PartFile, open_part
 from .._disk.ranges import RangeSet
 from .._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
 from .._models import Result, Started
-from .._pacing.hosts import Slot, limited
-from .._pacing.retrying import retrying
+from .._pacing.hosts import Slot
+from .._pacing.retrying import retried_under_limit
 from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .._protocols.ftp.listing import Entry
+from .context import RunContext
 from .expected import Expected
-from .job import Claim, Job, Services, check_announced_size, check_received_size, listed_info
+from .job import Claim, Job, check_announced_size, check_received_size, listed_info
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, provenance
-from .transfer import Transfer
+from .transfer import Transfer, TransferOptions
 
 log = logging.getLogger("aiodl")
 # Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
@@ -55,21 +56,21 @@ INLINE_OPEN = 1 << 20
 class FileDownload:
     """Fetches ``job`` from ``endpoint``; ``run`` returns its Result or raises its error."""
 
-    def __init__(self, job: Job, endpoints: Sequence[Endpoint], services: Services) -> None:
+    def __init__(self, job: Job, endpoints: Sequence[Endpoint], context: RunContext) -> None:
         self._job = job
         self._endpoints = list(endpoints)
         self._endpoint = endpoints[0]  # the reference: the endpoint whose answer is the file
-        self._services = services
-        self._config = services.config
+        self._context = context
+        self._config = context.config
         self._journaled = False
         self._slot: Slot | None = None
         self._mirrors: list[Mirror] = []
         self._verified = False  # a digest confirmed the bytes
         self._claims: dict[Path, Claim] = {}  # targets this file took
-        self._expected = Expected(job.request, services.sums, self._config.checksums)
+        self._expected = Expected(job.request, context.sums, self._config.checksums)
 
     async def run(self) -> Result:
-        self._slot = self._services.slot(self._endpoint.url)
+        self._slot = self._context.hosts.slot(self._endpoint.url)
         await self._slot.take()
         try:
             try:
@@ -80,7 +81,7 @@ class FileDownload:
         finally:
             self._slot.give_back()
             for target in self._claims:
-                self._services.targets.release(target)
+                self._context.targets.release(target)
 
     async def _attempt(self, *, resume: bool) -> Result:
         checkpoint = self._checkpoint() if resume else None
@@ -96,7 +97,7 @@ class FileDownload:
         """The journal's record of this file, if it has one for this URL and target."""
         request = self._job.request
         wanted = None if request.path is None else self._target(None, "").as_posix()
-        return self._services.journal.find(self._job.url, wanted)
+        return self._context.journal.find(self._job.url, wanted)
 
     def _target(self, disposition: str | None, url: str) -> PurePosixPath:
         """Where the file goes below dest: the request's path, else the server's name,
@@ -113,7 +114,7 @@ class FileDownload:
             return None
         part = await self._stage(PurePosixPath(checkpoint.path), info, keep=checkpoint.ranges)
         if part is None:
-            self._services.journal.forget(checkpoint.path)
+            self._context.journal.forget(checkpoint.path)
             return self._skipped(info)
         if not part.reused:
             self._start_over(checkpoint, part, f"{part.path.name} is gone or damaged")
@@ -139,7 +140,7 @@ class FileDownload:
         log.warning("not resuming %s (%s); fetching it from byte 0", self._job.url, why)
         if part is not None:
             part.discard()
-        self._services.journal.forget(checkpoint.path)
+        self._context.journal.forget(checkpoint.path)
         self._journaled = False
 
     async def _fresh(self) -> Result:
@@ -204,15 +205,13 @@ class FileDownload:
         endpoint, policy = self._endpoint, self._config.retry_policy
         if fallback:
             policy = policy.at_most(RETRIES_WITH_FALLBACK)
-        host = self._services.host(endpoint.url)
-        return await retrying(
+        assert self._slot is not None
+        return await retried_under_limit(
             policy,
-            lambda: limited(
-                host, lambda: endpoint.driver.open(endpoint, start, None, known), slot=self._slot
-            ),
-            progress=lambda: 0,
-            on_retry=self._services.retry_hook(self._job.number),
+            self._context.hosts.host(endpoint.url),
+            lambda: endpoint.driver.open(endpoint, start, None, known),
             slot=self._slot,
+            on_retry=self._context.events.retry_hook(self._job.number),
         )
 
     async def _move_to(self, endpoint: Endpoint) -> None:
@@ -220,7 +219,7 @@ class FileDownload:
         assert self._slot is not None
         self._slot.give_back()
         self._endpoint = endpoint
-        self._slot = self._services.slot(endpoint.url)
+        self._slot = self._context.hosts.slot(endpoint.url)
         await self._slot.take()
 
     async def _stage(
@@ -242,11 +241,11 @@ class FileDownload:
         one is known (the request's, the checksums file's, or ``served``, the server's):
         it is hashed, in the worker thread too when large.
         """
-        services = self._services
-        await self._claim(services.dest.joinpath(*relative.parts))
+        context = self._context
+        await self._claim(context.dest.joinpath(*relative.parts))
         opening = partial(
             open_part,
-            services.folders,
+            context.folders,
             relative,
             info.size,
             modified=info.modified if compare_time else None,
@@ -258,14 +257,14 @@ class FileDownload:
         try:
             target, part = await self._open(opening, info.size)
         except (LocalFileError, OSError):
-            self._job.path = services.dest.joinpath(*relative.parts)  # where it would be
+            self._job.path = context.dest.joinpath(*relative.parts)  # where it would be
             raise
         self._job.path = target
         return part
 
     async def _claim(self, target: Path) -> None:
         if target not in self._claims:
-            self._claims[target] = await self._services.targets.claim(target, self._job.request.url)
+            self._claims[target] = await self._context.targets.claim(target, self._job.request.url)
 
     @staticmethod
     async def _open(
@@ -298,12 +297,14 @@ class FileDownload:
         gaps: list[tuple[int, int]] | None = None,
     ) -> Result:
         """Fetch the missing bytes into ``part``, then check, flush and rename it."""
-        job, services = self._job, self._services
+        job, context = self._job, self._context
         assert job.path is not None
         if info.ranged and info.size is not None and self._config.sync:
             part.on_durable = partial(self._save, info)
         try:
-            services.report(Started(job.number, job.url, job.path, info.size, part.reused.total))
+            context.events.report(
+                Started(job.number, job.url, job.path, info.size, part.reused.total)
+            )
             size = info.size or 0
             if probe is not None:
                 size = await self._transfer(part, info, gaps).run(probe)
@@ -311,14 +312,14 @@ class FileDownload:
             await part.settle()
             served = info.digest or (probe.info.digest if probe is not None else None)
             await self._verify(part, size, served)
-            await services.committer.commit(part, size, info.modified)
+            await context.committer.commit(part, size, info.modified)
         except BaseException as error:
             self._abandon(part, error)
             raise
         if self._journaled:
-            services.journal.forget(self._relative(job.path))
+            context.journal.forget(self._relative(job.path))
         if self._config.sync:
-            services.synced_folders.add(job.path.parent)
+            context.synced_folders.add(job.path.parent)
         log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
         return Result(
             job.url,
@@ -355,27 +356,30 @@ class FileDownload:
     def _transfer(
         self, part: PartFile, info: RemoteFile, gaps: list[tuple[int, int]] | None
     ) -> Transfer:
-        config, services = self._config, self._services
         assert self._slot is not None
+        config, context = self._config, self._context
         others = [endpoint for endpoint in self._endpoints if endpoint is not self._endpoint]
         self._mirrors = [Mirror(self._endpoint, info), *(Mirror(endpoint) for endpoint in others)]
-        return Transfer(
-            mirrors=self._mirrors,
-            part=part,
-            info=info,
+        options = TransferOptions(
             split=config.split,
             min_segment_size=config.min_segment_size,
             policy=config.retry_policy,
-            slot=services.slot,
-            held=self._slot,
-            host=services.host,
-            on_retry=services.retry_hook(self._job.number),
-            on_progress=services.progress_hook(self._job.number),
-            gaps=gaps,
-            throttle=services.throttle,
             strict=self._expected.digest(None, self._saved()) is None,
             cap=None if info.size is not None else self._cap(),
             min_speed=config.min_speed,
+            throttle=context.throttle,
+        )
+        number = self._job.number
+        return Transfer(
+            options,
+            self._mirrors,
+            part,
+            info,
+            self._slot,
+            context.hosts,
+            on_retry=context.events.retry_hook(number),
+            on_progress=context.events.progress_hook(number),
+            gaps=gaps,
         )
 
     def _cap(self) -> tuple[int, str] | None:
@@ -390,7 +394,7 @@ class FileDownload:
         """Journal the ranges now safely on disk (called after each background flush)."""
         assert self._job.path is not None
         path = self._relative(self._job.path)
-        self._services.journal.save(Checkpoint.of(path, self._job.url, info, durable))
+        self._context.journal.save(Checkpoint.of(path, self._job.url, info, durable))
         self._journaled = True
 
     def _abandon(self, part: PartFile, error: BaseException) -> None:
@@ -402,8 +406,8 @@ class FileDownload:
             return
         part.discard()
         if self._journaled and self._job.path is not None:
-            self._services.journal.forget(self._relative(self._job.path))
+            self._context.journal.forget(self._relative(self._job.path))
             self._journaled = False
 
     def _relative(self, path: Path) -> str:
-        return path.relative_to(self._services.dest).as_posix()
+        return path.relative_to(self._context.dest).as_posix()

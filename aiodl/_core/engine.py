@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import os
 import time
-import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -25,35 +24,30 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .._config import Config
-from .._credentials import looks_secret, mask_text, mask_url, netrc_header
+from .._credentials import looks_secret, mask_url, netrc_header
 from .._digests import Checksum
-from .._disk.commit import Committer, finish
-from .._disk.folders import Folders
-from .._disk.journal import Journal
+from .._disk.commit import finish
 from .._disk.manifest import Ledger, Manifest
 from .._disk.names import sanitize_relative
 from .._disk.partfile import sync_folders
 from .._exceptions import DownloadError, LocalFileError
 from .._models import (
-    Advanced,
-    Event,
     Failed,
     Finished,
     Listed,
     Request,
     Result,
-    Retried,
     Sources,
     as_request,
 )
-from .._pacing.bucket import Throttle
-from .._pacing.hosts import HostLimit, Slot, limited
-from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
+from .._pacing.retrying import first_failure, retried_under_limit
 from .._protocols.driver import Driver, Endpoint, TreeDriver
 from .._protocols.ftp.listing import Listing
 from .._urls import url_problem
+from .context import RunContext
 from .download import FileDownload
-from .job import Job, Targets
+from .events import log_traceback
+from .job import Job
 from .treewalk import Folder, Found, Refused, TreeWalk, is_tree_url
 from .workers import Workers
 
@@ -76,30 +70,17 @@ class Engine:
     ) -> None:
         self._drivers = drivers
         self._schemes = tuple(drivers)  # iterated: looking a scheme up makes its driver
-        self.sums: Mapping[str, Checksum] = sums or {}
         self._logins = logins
         self.config = config
-        self.dest = dest
-        self.journal = Journal(dest)
+        self.context = RunContext.of(config, dest, sums or {})
         self.ledger = (
             Ledger(Manifest(config.manifest), dest, config.max_attempts)
             if config.manifest is not None
             else None
         )
-        self.committer = Committer(config.sync)
-        self.throttle = Throttle(config.rate_limit) if config.rate_limit else None
-        self.folders = Folders(dest)
-        self.synced_folders: set[Path] = set()
-        self.targets = Targets()
-        self._slots = asyncio.Semaphore(config.connections)
-        self._hosts: dict[str, HostLimit] = {}
         # Derived once per run, not per file: a run may hold millions of files.
         self._headers = {**config.headers, **config.auth_headers()}
         self._credentials = config.credential_names()
-        self._emit: Callable[[Event], None] | None = (
-            config.progress if callable(config.progress) else None
-        )
-        self._emit_failed = False
 
     async def run(self, sources: Sources, deliver: Deliver) -> None:
         """Download every source, handing each Result to ``deliver`` with the file's
@@ -127,11 +108,11 @@ class Engine:
         except BaseExceptionGroup as failures:
             raise first_failure(failures) from None
         finally:
-            self.folders.close()
-            self.journal.close()
+            self.context.folders.close()
+            self.context.journal.close()
             if self.ledger is not None:
                 self.ledger.close()
-            await self._blocking(partial(sync_folders, self.synced_folders))
+            await self._blocking(partial(sync_folders, self.context.synced_folders))
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
         """The jobs of one source: itself, or every file of the folder it names."""
@@ -171,7 +152,7 @@ class Engine:
             log.warning("%s: %d files listed, none matched %s", url, walk.files, patterns)
         else:
             log.info("%s: %d files listed, %d matched", url, walk.files, walk.matched)
-        self.report(Listed(url, walk.folders, walk.files, walk.matched))
+        self.context.events.report(Listed(url, walk.folders, walk.files, walk.matched))
 
     def _patterns(self) -> str:
         """The run's include/exclude patterns as a log line shows them ("" for none)."""
@@ -215,14 +196,14 @@ class Engine:
     async def _list(self, driver: TreeDriver, url: str) -> Listing:
         """One folder listing, under the host's limits and the retry policy."""
         endpoint = Endpoint(url, self._headers, self._credentials, driver)
-        host = self.host(url)
-        async with self.slot(url) as slot:
-            return await retrying(
+        hosts = self.context.hosts
+        async with hosts.slot(url) as slot:
+            return await retried_under_limit(
                 self.config.retry_policy,
-                lambda: limited(host, lambda: driver.list_folder(endpoint), slot=slot),
-                progress=lambda: 0,
-                on_retry=self.retry_hook(None),
+                hosts.host(url),
+                lambda: driver.list_folder(endpoint),
                 slot=slot,
+                on_retry=self.context.events.retry_hook(None),
             )
 
     @staticmethod
@@ -250,18 +231,18 @@ class Engine:
         try:
             if job.refused is not None:
                 raise job.refused
-            result = await FileDownload(job, self._endpoints(job), self).run()
+            result = await FileDownload(job, self._endpoints(job), self.context).run()
         except Exception as error:  # whatever it is, this file fails and the others go on
             result = Result(url, job.path, ok=False, error=_failure(url, error))
         return dataclasses.replace(result, seconds=time.monotonic() - began, index=job.position)
 
     def _settle(self, job: Job, result: Result) -> Result:
         if result.error is None:
-            self.report(Finished(job.number, result))
+            self.context.events.report(Finished(job.number, result))
             return result
         if job.refused is None:  # info: the Result carries it, the caller decides
             log.info("failed %s: %s", job.url, result.error)
-        self.report(Failed(job.number, result))
+        self.context.events.report(Failed(job.number, result))
         return result
 
     def _endpoints(self, job: Job) -> list[Endpoint]:
@@ -282,59 +263,6 @@ class Engine:
             credentials |= {name.lower() for name in request.headers if looks_secret(name)}
         return Endpoint(url, headers, credentials, driver)
 
-    def host(self, url: str) -> HostLimit:
-        host = urlsplit(url).netloc.lower()
-        limit = self._hosts.get(host)
-        if limit is None:
-            config = self.config
-            limit = HostLimit(config.per_host, config.host_rate_limit, config.max_retry_wait)
-            self._hosts[host] = limit
-        return limit
-
-    def slot(self, url: str) -> Slot:
-        """One connection's place: the host's bound first, then the run's."""
-        return Slot(self.host(url), self._slots)
-
-    def retry_hook(self, index: int | None) -> RetryHook:
-        def hook(error: DownloadError, delay: float) -> None:
-            log.info("retrying in %.1fs after: %s", delay, error)
-            if index is not None:
-                self.report(Retried(index, str(error), delay, error))
-
-        return hook
-
-    def progress_hook(self, index: int) -> ProgressHook | None:
-        if self._emit is None:
-            return None
-        report = self.report
-        return lambda nbytes: report(Advanced(index, nbytes))
-
-    def report(self, event: Event) -> None:
-        """Hand ``event`` to the progress callback. One that raises is like a logging
-        handler that fails: said once (its traceback at DEBUG), and the run goes on."""
-        if self._emit is None:
-            return
-        try:
-            self._emit(event)
-        except Exception as error:
-            if self._emit_failed:
-                log.debug("the progress callback raised %s again", _named(error))
-                return
-            self._emit_failed = True
-            log.warning("the progress callback raised %s; the downloads go on", _named(error))
-            _log_traceback(error)
-
-
-def _named(error: BaseException) -> str:
-    """``Type: text`` of an error, URLs in its text masked."""
-    return mask_text(f"{type(error).__name__}: {error}")
-
-
-def _log_traceback(error: BaseException) -> None:
-    """The traceback of ``error`` at DEBUG level, for a bug report (URLs masked)."""
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug("%s", mask_text("".join(traceback.format_exception(error))).rstrip())
-
 
 def _failure(url: str, error: Exception) -> DownloadError:
     """``error`` as the DownloadError of the masked ``url``'s file (or folder): its own,
@@ -351,7 +279,7 @@ def _failure(url: str, error: Exception) -> DownloadError:
 
 def _unexpected(url: str, error: Exception) -> DownloadError:
     """The failure of one file that met a bug in aiodl, wrapping it."""
-    _log_traceback(error)
+    log_traceback(error)
     failure = DownloadError(
         f"unexpected {type(error).__name__} while downloading {url}: a bug in aiodl; "
         "please report it with the traceback logged at DEBUG level",

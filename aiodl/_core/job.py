@@ -4,22 +4,12 @@ checks of a size against what the request and the run allow."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from .._config import Config
 from .._credentials import mask_url
-from .._digests import Checksum
-from .._disk.commit import Committer
-from .._disk.folders import Folders
-from .._disk.journal import Journal
 from .._exceptions import DownloadError, IntegrityError
-from .._models import Event, Request
-from .._pacing.bucket import Throttle
-from .._pacing.hosts import HostLimit, Slot
-from .._pacing.retrying import ProgressHook, RetryHook
+from .._models import Request
 from .._protocols.driver import Endpoint, RemoteFile
 from .._protocols.ftp.listing import Entry
 
@@ -73,30 +63,6 @@ class Targets:
 
     def release(self, target: Path) -> None:
         self._taken.pop(target).done.set()
-
-
-class Services(Protocol):
-    """What a file's download uses of the engine that runs it."""
-
-    config: Config
-    dest: Path
-    sums: Mapping[str, Checksum]
-    journal: Journal
-    committer: Committer
-    throttle: Throttle | None
-    folders: Folders
-    synced_folders: set[Path]
-    targets: Targets
-
-    def slot(self, url: str) -> Slot: ...
-
-    def host(self, url: str) -> HostLimit: ...
-
-    def report(self, event: Event) -> None: ...
-
-    def retry_hook(self, index: int | None) -> RetryHook: ...
-
-    def progress_hook(self, index: int) -> ProgressHook | None: ...
 
 
 def listed_info(endpoint: Endpoint, entry: Entry) -> RemoteFile:

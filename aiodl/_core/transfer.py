@@ -29,7 +29,7 @@ from .._exceptions import (
     TransferError,
 )
 from .._pacing.bucket import Throttle
-from .._pacing.hosts import HostLimit, Slot, limited
+from .._pacing.hosts import Hosts, Slot, limited
 from .._pacing.retry import RetryPolicy
 from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
 from .._pacing.speed import SpeedFloor
@@ -46,8 +46,6 @@ MEASURE_SECONDS = 1.0
 _UNKNOWN_END = sys.maxsize
 log = logging.getLogger("aiodl")
 
-SlotFactory = Callable[[str], Slot]
-
 
 class _Dropped(Exception):
     """A worker's endpoint was dropped for this file; its segment goes to the others.
@@ -59,31 +57,38 @@ class _SteppedBack(Exception):
     its segment over. Never escapes the transfer."""
 
 
+@dataclasses.dataclass(frozen=True)
+class TransferOptions:
+    """How one file's bytes may be fetched, fixed for the file before its transfer."""
+
+    split: int  # connections at most
+    min_segment_size: int  # no segment is cut smaller
+    policy: RetryPolicy
+    strict: bool = True  # no checksum at the end: mirrors must match ETags too
+    cap: tuple[int, str] | None = None  # unknown size: at most this many bytes (and why)
+    min_speed: float | None = None  # a connection below this for a second is replaced
+    throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
+
+
 @dataclasses.dataclass
 class Transfer:
     """Fetches ``info``'s bytes into ``part`` from ``mirrors``; ``run`` returns the size.
 
-    ``mirrors[0]`` answered the probe and is the reference: the others (mirrors) must
-    serve the same file. An endpoint that keeps failing while others are left is dropped for
-    this file and its segments go to the others; the last endpoint gets every retry.
+    ``mirrors[0]`` answered the probe and is the reference: the others must serve the same
+    file. A mirror that keeps failing while others are left is dropped for this file and
+    its segments go to the others; the last one gets every retry. ``held`` is the place
+    the file holds already (its first worker's); extra workers take places of ``hosts``.
     """
 
+    options: TransferOptions
     mirrors: list[Mirror]
     part: PartFile
     info: RemoteFile
-    split: int
-    min_segment_size: int
-    policy: RetryPolicy
-    slot: SlotFactory  # a place for an extra worker on an endpoint's host
-    held: Slot  # the place the file holds already: its first worker's
-    host: Callable[[str], HostLimit]
+    held: Slot
+    hosts: Hosts
     on_retry: RetryHook
     on_progress: ProgressHook | None = None
     gaps: list[tuple[int, int]] | None = None  # a resumed file: only these are fetched
-    throttle: Throttle | None = None  # a bandwidth limit shared with other transfers
-    strict: bool = True  # no checksum at the end: mirrors must match ETags too
-    cap: tuple[int, str] | None = None  # unknown size: at most this many bytes (and why)
-    min_speed: float | None = None  # a connection below this for a second is replaced
     _segments: list[Segment] = dataclasses.field(default_factory=list)
     _claimed: set[Segment] = dataclasses.field(default_factory=set)
     _waiting: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)
@@ -119,9 +124,9 @@ class Transfer:
     async def _run_segments(self, probe: Body) -> int:
         assert self.info.size is not None
         if self.gaps is None:
-            self._segments = plan(self.info.size, self.split, self.min_segment_size)
+            self._segments = plan(self.info.size, self.options.split, self.options.min_segment_size)
         else:
-            self._segments = plan_gaps(self.gaps, self.split, self.min_segment_size)
+            self._segments = plan_gaps(self.gaps, self.options.split, self.options.min_segment_size)
         if not self._segments:
             await probe.aclose()
             return 0
@@ -135,7 +140,7 @@ class Transfer:
                 async with asyncio.TaskGroup() as group:
                     self._group = group
                     self._spawn(self.reference, self._work(first, probe, self.held, self.reference))
-                    for _ in range(min(self.split, len(self._segments)) - 1):
+                    for _ in range(min(self.options.split, len(self._segments)) - 1):
                         self._add_worker()
                     watcher = asyncio.create_task(self._watch())
             except BaseExceptionGroup as failures:
@@ -183,7 +188,7 @@ class Transfer:
         task = asyncio.current_task()
         assert task is not None
         self._waiting.add(task)
-        async with self.slot(mirror.url) as slot:
+        async with self.hosts.slot(mirror.url) as slot:
             self._waiting.discard(task)
             segment = self._claim_next()
             if segment is not None:
@@ -242,7 +247,7 @@ class Transfer:
             if not segment.done and segment not in self._claimed:
                 self._claimed.add(segment)
                 return segment
-        thief = steal([s for s in self._claimed if not s.done], self.min_segment_size)
+        thief = steal([s for s in self._claimed if not s.done], self.options.min_segment_size)
         if thief is None:
             thief = self._take_over_slow()
         if thief is not None:
@@ -287,7 +292,9 @@ class Transfer:
 
         while True:
             alone = not self._others_live(mirror)
-            policy = self.policy if alone else self.policy.at_most(RETRIES_WITH_FALLBACK)
+            policy = (
+                self.options.policy if alone else self.options.policy.at_most(RETRIES_WITH_FALLBACK)
+            )
             try:
                 return await self._retrying(attempt, lambda: segment.pos, slot, policy)
             except LocalFileError:
@@ -320,7 +327,7 @@ class Transfer:
         others; the last one waits for a place under the lowered limit and retries."""
         try:
             return await limited(
-                self.host(mirror.url),
+                self.hosts.host(mirror.url),
                 lambda: self._open(mirror, segment.pos, self._request_end(segment)),
                 slot=slot,
                 give_way=lambda: self._active > 1,
@@ -351,7 +358,7 @@ class Transfer:
             mirror.dropped = "it does not serve byte ranges"
             log.warning("not using %s for this file: %s", url, mirror.dropped)
             raise MirrorRejected(mirror.dropped, url=url) from None
-        why = disagreement(self.info, body.info, strict=self.strict)
+        why = disagreement(self.info, body.info, strict=self.options.strict)
         if why is not None:
             await body.aclose()
             mirror.dropped = f"not the same file: {why}"
@@ -368,7 +375,11 @@ class Transfer:
         policy: RetryPolicy | None = None,
     ) -> T:
         return await retrying(
-            policy or self.policy, action, progress=progress, on_retry=self.on_retry, slot=slot
+            policy or self.options.policy,
+            action,
+            progress=progress,
+            on_retry=self.on_retry,
+            slot=slot,
         )
 
     async def _pump(self, body: Body, segment: Segment, mirror: Mirror) -> None:
@@ -376,20 +387,20 @@ class Transfer:
 
         At most ~1 MiB a call: few syscalls, little memory, frequent progress.
         """
-        throttles = [t for t in (self.throttle, self.host(mirror.url).throttle) if t]
+        throttles = [t for t in (self.options.throttle, self.hosts.host(mirror.url).throttle) if t]
         chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
         mark = time.monotonic()
         floor = (
             None
-            if throttles or not self.min_speed
-            else SpeedFloor(self.min_speed, mark, mask_url(mirror.url))
+            if throttles or not self.options.min_speed
+            else SpeedFloor(self.options.min_speed, mark, mask_url(mirror.url))
         )
         while segment.pos < segment.end:
             limit = min(segment.end - segment.pos, chunk)
-            if self.cap is not None:  # one byte past the cap is enough to know
-                limit = min(limit, self.cap[0] + 1 - segment.pos)
+            if self.options.cap is not None:  # one byte past the cap is enough to know
+                limit = min(limit, self.options.cap[0] + 1 - segment.pos)
                 if limit <= 0:
-                    raise IntegrityError(f"the body is larger than {self.cap[1]}")
+                    raise IntegrityError(f"the body is larger than {self.options.cap[1]}")
             moved = await body.copy_to(self.part, segment.pos, limit)
             if not moved:
                 break

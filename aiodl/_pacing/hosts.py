@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from .._exceptions import ConnectionLimitError, DownloadError, HTTPStatusError, TransferError
 from .bucket import Throttle
@@ -213,3 +214,27 @@ class Slot:
         self.give_back()
         yield
         await self.take()
+
+
+class Hosts:
+    """Every host's limit in one run, and the run's own bound on connections: where each
+    connection takes its place (``slot``)."""
+
+    def __init__(
+        self, per_host: int, connections: int, rate: float | None, max_wait: float
+    ) -> None:
+        self._per_host, self._rate, self._max_wait = per_host, rate, max_wait
+        self._run = asyncio.Semaphore(connections)
+        self._limits: dict[str, HostLimit] = {}
+
+    def host(self, url: str) -> HostLimit:
+        """The limit of ``url``'s host (scheme-less ``host:port``), made on first use."""
+        key = urlsplit(url).netloc.lower()
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = self._limits[key] = HostLimit(self._per_host, self._rate, self._max_wait)
+        return limit
+
+    def slot(self, url: str) -> Slot:
+        """One connection's place: the host's bound first, then the run's."""
+        return Slot(self.host(url), self._run)

@@ -19,7 +19,7 @@ from .._exceptions import (
     TooSlow,
     TransferError,
 )
-from .hosts import Slot
+from .hosts import HostLimit, Slot, limited
 from .retry import RetryPolicy
 
 T = TypeVar("T")
@@ -76,3 +76,23 @@ def first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first leaf of a task group's failures: one clear error per file."""
     first = group.exceptions[0]
     return first_failure(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def retried_under_limit(
+    policy: RetryPolicy,
+    host: HostLimit,
+    action: Callable[[], Awaitable[T]],
+    *,
+    slot: Slot,
+    on_retry: RetryHook,
+) -> T:
+    """One request (``action``) under ``host``'s limit, retried by ``policy``; the place
+    ``slot`` holds is lent to others while it waits to try again. For requests that
+    move no file bytes (a probe, a listing): a retry starts them over."""
+    return await retrying(
+        policy,
+        lambda: limited(host, action, slot=slot),
+        progress=lambda: 0,
+        on_retry=on_retry,
+        slot=slot,
+    )
