@@ -15,10 +15,16 @@
 Misuse of the API (an invalid option value) raises ``ValueError``/``TypeError`` instead:
 those are bugs in the caller, not download failures.
 
-Messages never contain credentials: URLs are masked before they are formatted.
+Messages never contain credentials: URLs are masked before they are formatted. The
+protocols turn their libraries' errors into this tree through one table-driven
+``map_exceptions`` each.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 
 class DownloadError(Exception):
@@ -119,3 +125,24 @@ class LocalFileError(DownloadError):
 
     Not retried: the server is not at fault, and nothing partial reaches the final path.
     """
+
+
+ErrorTable = Mapping[type[Exception], Callable[[Any, str], DownloadError]]
+"""Exception type -> the DownloadError it becomes for a (masked) URL; the first entry the
+error is an instance of wins, so list subclasses before their bases."""
+
+
+@contextmanager
+def map_exceptions(table: ErrorTable, url: str) -> Iterator[None]:
+    """A library's or the system's errors into this tree, as httpcore's ``map_exceptions``
+    does, with the URL each message names. DownloadErrors (a file-side LocalFileError,
+    say) and errors the table does not list pass through unchanged."""
+    try:
+        yield
+    except DownloadError:
+        raise
+    except Exception as error:
+        for kind, make in table.items():
+            if isinstance(error, kind):
+                raise make(error, url) from error
+        raise

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from ..._credentials import mask_url
-from ..._exceptions import FTPError, IntegrityError, TransferError
+from ..._exceptions import (
+    DownloadError,
+    ErrorTable,
+    FTPError,
+    IntegrityError,
+    TransferError,
+    map_exceptions,
+)
 from ..._network.connect import failure
 from ..._network.sockcopy import SocketReader
 from ..driver import RangeIgnored, RemoteFile, Sink
@@ -35,20 +41,27 @@ class Pool(Protocol):
     def release(self, connection: Connection) -> None: ...
 
 
-@asynccontextmanager
-async def translated(url: str) -> AsyncIterator[None]:
+def _refused(error: ReplyError, url: str) -> DownloadError:
+    """An unexpected reply: permanent (a wrong login, no such file) or worth a retry."""
+    kind = FTPError if error.reply.code in PERMANENT else TransferError
+    return kind(f"FTP server answered {error}", url=mask_url(url))
+
+
+def _unsendable(error: ValueError, url: str) -> DownloadError:
+    """A name holding CR or LF cannot be sent as a command."""
+    return FTPError(str(error), url=mask_url(url))
+
+
+_ERRORS: ErrorTable = {
+    ReplyError: _refused,
+    OSError: failure,
+    ValueError: _unsendable,
+}
+
+
+def translated(url: str) -> AbstractContextManager[None]:
     """Replies, socket errors and unsendable names into the aiodl tree."""
-    try:
-        yield
-    except ReplyError as error:
-        message = f"FTP server answered {error}"
-        if error.reply.code in PERMANENT:
-            raise FTPError(message, url=mask_url(url)) from None
-        raise TransferError(message, url=mask_url(url)) from None
-    except OSError as error:
-        raise failure(error, url) from None
-    except ValueError as error:  # a name holding CR/LF cannot be sent as a command
-        raise FTPError(str(error), url=mask_url(url)) from None
+    return map_exceptions(_ERRORS, url)
 
 
 class Connection:
@@ -86,7 +99,7 @@ class FTPBody:
         if self._ended:
             return 0
         try:
-            async with translated(self.info.url):
+            with translated(self.info.url):
                 moved = await self._data.copy_to(sink, offset, limit)
                 self._pos += moved
                 size = self.info.size

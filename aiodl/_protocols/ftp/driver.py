@@ -34,7 +34,7 @@ from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .connection import Connection, FTPBody, LoginKey, translated
 from .control import Control, ReplyError
-from .folders import Folders
+from .folders import RemoteFolders
 from .listing import Listing, parse_mlst, parse_modify
 from .wire import (
     Target,
@@ -68,7 +68,7 @@ class FTPDriver:
         self._netrc = netrc
         self._idle: dict[LoginKey, list[Connection]] = {}
         self._epsv: dict[tuple[str, int], bool] = {}  # answered EPSV (True) or refused it
-        self._folders = Folders(self._passive, self._stat)
+        self._folders = RemoteFolders(self._passive, self._stat)
         self._no_size: set[tuple[str, int]] = set()
         self._rest: dict[tuple[str, int], bool] = {}  # answered REST with 350, or refused it
         self._rest_asked: dict[tuple[str, int], asyncio.Lock] = {}
@@ -146,7 +146,7 @@ class FTPDriver:
         keep: bool,
     ) -> T:
         try:
-            async with translated(url):
+            with translated(url):
                 result = await action(connection)
         except BaseException:
             self.release(connection)  # a refusal (550, REST 502) leaves it usable
@@ -167,7 +167,7 @@ class FTPDriver:
     async def _connect(self, url: str, target: Target) -> Connection:
         """A new logged-in connection in binary mode; "too many connections" is a
         ConnectionLimitError, which the engine answers by lowering the host's limit."""
-        async with translated(url):
+        with translated(url):
             try:
                 control = await Control.open(
                     self._connector, target.host, target.port, self.timeout

@@ -11,14 +11,13 @@ servers answer MLSD or LIST of a missing path with an empty listing and 226.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
 from ..._credentials import mask_url
 from ..._exceptions import FTPError
 from ..._network.sockcopy import SocketReader
+from ..._network.turns import Turns
 from .connection import Connection
 from .control import Control, ReplyError
 from .listing import Entry, Listing, ListingLines, parse_list, parse_mlsd, parse_nlst
@@ -41,21 +40,7 @@ PARSE_BATCH = 100
 PARSE_SLICE = 0.002
 
 
-class Pace:
-    """Call it between pieces of work: it gives the event loop back once ``seconds`` of
-    work have passed since it last did, so long work never stalls the transfers."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._since = time.monotonic()
-
-    async def __call__(self) -> None:
-        if time.monotonic() - self._since >= self._seconds:
-            await asyncio.sleep(0)
-            self._since = time.monotonic()
-
-
-class Folders:
+class RemoteFolders:
     """Enters and lists folders on logged-in connections, with ``passive`` (a data
     connection for a command) and ``stat`` (size and time of a path) from the driver."""
 
@@ -136,7 +121,7 @@ class Folders:
         arrive; False once a batch does not parse (a LIST in an unknown format)."""
         control = connection.control
         data = await self._passive(connection, [f"{verb} {path}".rstrip()])
-        lines, pace, total, parsed = ListingLines(), Pace(PARSE_SLICE), 0, True
+        lines, pace, total, parsed = ListingLines(), Turns(PARSE_SLICE), 0, True
         try:
             Control.check(await control.reply(), "1")
             while chunk := await data.read(BLOCK):
@@ -164,7 +149,7 @@ async def _parsed(
     lines: list[str],
     parse: Callable[[list[str]], list[T] | None],
     found: Gathered[T],
-    pace: Pace,
+    pace: Turns,
 ) -> bool:
     """Add what ``parse`` makes of ``lines`` to ``found``, a batch at a time, giving the
     loop back every few milliseconds (a million entries parsed at once stalled every
@@ -179,5 +164,5 @@ async def _parsed(
                 f"the folder listing has more than {MAX_ENTRIES} entries, too many to "
                 "take in; fetch its files by their own URLs instead"
             )
-        await pace()
+        await pace.give()
     return True

@@ -99,7 +99,7 @@ class HTTPDriver:
                 extra["If-Range"] = validator
         response = await self._get(endpoint, extra)
         try:
-            async with translated(response.url):
+            with translated(response.url):
                 info = _describe(response, start, end, known)
                 return response.body(info)
         except RangeIgnored:
@@ -134,7 +134,7 @@ class HTTPDriver:
         """One request on the transport the URL's scheme calls for."""
         if urlsplit(url).scheme.lower() != "http":
             return await self._secure().get(url, headers)
-        async with translated(url):
+        with translated(url):
             return await self._raw.get(url, with_userinfo(url, headers))
 
     def _secure(self) -> TLSClient:

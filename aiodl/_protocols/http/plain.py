@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from multidict import CIMultiDictProxy
 
 from ..._credentials import mask_url
-from ..._exceptions import TransferError
+from ..._exceptions import ErrorTable, TransferError, map_exceptions
 from ..._network.connect import Connector, failure
 from ..._network.sockcopy import SocketReader
+from ..._network.turns import Turns
 from ..._urls import authority
 from ..driver import RemoteFile, Sink
 from .wire import (
@@ -45,43 +44,21 @@ _Server = tuple[str, int]
 _URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
 # A chunked body is read a MiB at a time and decoded a slice at a time: 16 KiB of
 # one-byte chunks take a few milliseconds to decode (a MiB of them, a second), and the
-# loop is given back between slices (see Pacer).
+# loop is given back between slices (see aiodl._network.turns).
 _READ = 1 << 20
 _SLICE = 16 << 10
 
 
-@asynccontextmanager
-async def translated(url: str) -> AsyncIterator[None]:
-    """Socket errors and malformed responses into the aiodl tree, with the URL masked.
-
-    (File-side failures are LocalFileError already and pass through.)
-    """
-    try:
-        yield
-    except OSError as error:
-        raise failure(error, url) from error
-    except ProtocolError as error:
-        raise malformed(error, mask_url(url)) from None
+_ERRORS: ErrorTable = {
+    OSError: failure,  # resets, refusals, timeouts: one sentence naming host:port
+    ProtocolError: lambda error, url: malformed(error, mask_url(url)),
+}
 
 
-class Pacer:
-    """Gives the event loop back every few MiB or milliseconds of copying, whichever
-    comes first. A socket that always has data waiting never makes a read wait, so
-    without this one fast body holds the loop (and every other transfer) to its end."""
-
-    BYTES = 4 << 20
-    SECONDS = 0.002
-
-    def __init__(self) -> None:
-        self._since = time.monotonic()
-        self._bytes = 0
-
-    async def tick(self, nbytes: int) -> None:
-        self._bytes += nbytes
-        if self._bytes >= self.BYTES or time.monotonic() - self._since >= self.SECONDS:
-            await asyncio.sleep(0)
-            self._since = time.monotonic()
-            self._bytes = 0
+def translated(url: str) -> AbstractContextManager[None]:
+    """Socket errors and malformed responses into the aiodl tree, with the URL masked
+    (file-side failures are LocalFileError already and pass through)."""
+    return map_exceptions(_ERRORS, url)
 
 
 @dataclass
@@ -129,7 +106,7 @@ class RawBody:
     _reader: SocketReader = field(init=False)
     _decoder: ChunkedDecoder | None = field(default=None, init=False)
     _pending: memoryview = field(init=False)  # body bytes read but not yet written
-    _pacer: Pacer = field(default_factory=Pacer, init=False)
+    _turns: Turns = field(default_factory=Turns, init=False)
     _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -145,7 +122,7 @@ class RawBody:
     async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
         if self._left == 0:
             return 0
-        async with translated(self.info.url):
+        with translated(self.info.url):
             if self._decoder is not None and not self._pending:
                 await self._decode_more()
             if self._pending or self._decoder is not None:
@@ -153,7 +130,7 @@ class RawBody:
             else:
                 wanted = limit if self._left is None else min(limit, self._left)
                 moved = await self._reader.copy_to(sink, offset, wanted)
-                await self._pacer.tick(moved)
+                await self._turns.give(moved)
         if self._left is not None:
             self._left -= moved
         return moved
@@ -173,7 +150,7 @@ class RawBody:
             pieces, view = [], memoryview(data)
             for start in range(0, len(view), _SLICE):
                 pieces += decoder.feed(view[start : start + _SLICE])
-                await self._pacer.tick(_SLICE)
+                await self._turns.give(_SLICE)
             self._pending = memoryview(b"".join(pieces))
 
     def _write_pending(self, sink: Sink, offset: int, limit: int) -> int:

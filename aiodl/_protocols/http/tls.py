@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -25,7 +24,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDictProxy
 
 from ..._credentials import mask_text, mask_url
-from ..._exceptions import ConnectError, TransferError
+from ..._exceptions import (
+    ConnectError,
+    DownloadError,
+    ErrorTable,
+    TransferError,
+    map_exceptions,
+)
 from ..._network.connect import failure
 from ..._urls import Resolve, url_authority
 from ..driver import RemoteFile, Sink
@@ -43,31 +48,40 @@ from .wire import (
 _READ_ERRORS = (aiohttp.ClientError, OSError)
 
 
-@asynccontextmanager
-async def translated(url: str) -> AsyncIterator[None]:
+def _read_failure(error: aiohttp.ClientError | OSError, url: str) -> DownloadError:
+    """A body or connection that failed: aiohttp's parser refusing the response is a
+    malformed response; a socket error is worded as for plain sockets; the rest (a
+    server that disconnected) is one sentence naming host:port."""
+    refused = _parser_refusal(error.__cause__)
+    if refused is not None:
+        return malformed(refused, mask_url(url))
+    if isinstance(error, OSError):
+        return failure(error, url)
+    reason = _safe_reason(error)
+    message = f"connection to {url_authority(url)} failed: {reason[:1].lower()}{reason[1:]}"
+    return TransferError(message, url=mask_url(url))
+
+
+_ERRORS: ErrorTable = {  # subclasses first
+    aiohttp.ClientConnectorCertificateError: lambda error, url: ConnectError(
+        _untrusted(error, url), url=mask_url(url), retries=0
+    ),
+    aiohttp.ClientConnectorError: lambda error, url: failure(error.os_error, url),
+    ProtocolError: lambda error, url: malformed(error, mask_url(url)),
+    # Its text names aiohttp's parser states (and an internal code that looks like a
+    # status); what happened is simply that the body stopped short.
+    aiohttp.ClientPayloadError: lambda error, url: TransferError(
+        "the response body ended early", url=mask_url(url)
+    ),
+    aiohttp.ClientError: _read_failure,
+    OSError: _read_failure,  # resets, and aiohttp's timeouts
+}
+
+
+def translated(url: str) -> AbstractContextManager[None]:
     """aiohttp's errors into the aiodl tree, worded and classified as for plain sockets
     (``failure``), with the URL masked."""
-    try:
-        yield
-    except aiohttp.ClientConnectorCertificateError as error:
-        raise ConnectError(_untrusted(error, url), url=mask_url(url), retries=0) from error
-    except aiohttp.ClientConnectorError as error:  # the lookup or the connect failed
-        raise failure(error.os_error, url) from error
-    except ProtocolError as error:
-        raise malformed(error, mask_url(url)) from None
-    except aiohttp.ClientPayloadError as error:
-        # Its text names aiohttp's parser states (and an internal code that looks like a
-        # status); what happened is simply that the body stopped short.
-        raise TransferError("the response body ended early", url=mask_url(url)) from error
-    except _READ_ERRORS as error:  # resets, aiohttp's timeouts, "Server disconnected"
-        refused = _parser_refusal(error.__cause__)
-        if refused is not None:
-            raise malformed(refused, mask_url(url)) from None
-        if isinstance(error, OSError):
-            raise failure(error, url) from error
-        reason = _safe_reason(error)
-        message = f"connection to {url_authority(url)} failed: {reason[:1].lower()}{reason[1:]}"
-        raise TransferError(message, url=mask_url(url)) from error
+    return map_exceptions(_ERRORS, url)
 
 
 def _untrusted(error: aiohttp.ClientConnectorCertificateError, url: str) -> str:
@@ -176,7 +190,7 @@ class TLSBody:
         return total
 
     async def _next(self) -> bytes:
-        async with translated(self.info.url):
+        with translated(self.info.url):
             return await self._response.content.readany()
 
     async def aclose(self) -> None:
@@ -256,7 +270,7 @@ class TLSClient:
         )
 
     async def get(self, url: str, headers: dict[str, str]) -> TLSResponse:
-        async with translated(url):
+        with translated(url):
             response = await self._session.get(url, headers=headers, allow_redirects=False)
             try:
                 return TLSResponse(response)
