@@ -20,19 +20,17 @@ an IntegrityError).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
 
 from .._credentials import mask_url
 from .._digests import Checksum
-from .._disk.commit import finish
 from .._disk.hashing import check_file
 from .._disk.journal import Checkpoint
 from .._disk.names import choose_name, sharded
-from .._disk.partfile import PartFile, open_part
+from .._disk.partfile import PartFile, open_part, open_soon
 from .._disk.ranges import RangeSet
 from .._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
 from .._models import Result, Started
@@ -42,7 +40,7 @@ from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .._protocols.ftp.listing import Entry
 from .context import RunContext
 from .expected import Expected
-from .job import Claim, Job, check_announced_size, check_received_size, listed_info
+from .job import Claim, Job, body_cap, check_announced_size, check_received_size, listed_info
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, provenance
 from .transfer import Transfer, TransferOptions
 
@@ -255,7 +253,7 @@ class FileDownload:
             expected=self._expected.digest(served, relative),
         )
         try:
-            target, part = await self._open(opening, info.size)
+            target, part = await open_soon(opening, info.size, inline=INLINE_OPEN)
         except (LocalFileError, OSError):
             self._job.path = context.dest.joinpath(*relative.parts)  # where it would be
             raise
@@ -265,23 +263,6 @@ class FileDownload:
     async def _claim(self, target: Path) -> None:
         if target not in self._claims:
             self._claims[target] = await self._context.targets.claim(target, self._job.request.url)
-
-    @staticmethod
-    async def _open(
-        opening: Callable[[], tuple[Path, PartFile | None]], size: int | None
-    ) -> tuple[Path, PartFile | None]:
-        """Run ``opening`` here for a small file, in a worker thread for a large one."""
-        if size is not None and size <= INLINE_OPEN:
-            return opening()
-        future = asyncio.get_running_loop().run_in_executor(None, opening)
-        try:
-            return await finish(future)
-        except asyncio.CancelledError:  # opened after all: nobody else will close it
-            if not future.cancelled() and future.exception() is None:
-                opened = future.result()[1]
-                if opened is not None:
-                    opened.close()
-            raise
 
     def _skipped(self, info: RemoteFile) -> Result:
         job = self._job
@@ -365,7 +346,7 @@ class FileDownload:
             min_segment_size=config.min_segment_size,
             policy=config.retry_policy,
             strict=self._expected.digest(None, self._saved()) is None,
-            cap=None if info.size is not None else self._cap(),
+            cap=None if info.size is not None else body_cap(self._job.request, config.max_size),
             min_speed=config.min_speed,
             throttle=context.throttle,
         )
@@ -381,14 +362,6 @@ class FileDownload:
             on_progress=context.events.progress_hook(number),
             gaps=gaps,
         )
-
-    def _cap(self) -> tuple[int, str] | None:
-        """How many bytes a body of unknown length may have: the declared size, else
-        ``max_size``."""
-        declared, most = self._job.request.size, self._config.max_size
-        if declared is not None:
-            return declared, f"the {declared} bytes the request declares"
-        return None if most is None else (most, f"max_size ({most} bytes)")
 
     def _save(self, info: RemoteFile, durable: RangeSet) -> None:
         """Journal the ranges now safely on disk (called after each background flush)."""

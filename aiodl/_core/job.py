@@ -83,3 +83,11 @@ def check_received_size(request: Request, size: int) -> None:
     """After a body of unknown length: the bytes that came against the declared size."""
     if request.size is not None and size != request.size:
         raise IntegrityError(f"received {size} bytes, expected {request.size}")
+
+
+def body_cap(request: Request, max_size: int | None) -> tuple[int, str] | None:
+    """How many bytes a body of unknown length may have (and why): the declared size,
+    else ``max_size``."""
+    if request.size is not None:
+        return request.size, f"the {request.size} bytes the request declares"
+    return None if max_size is None else (max_size, f"max_size ({max_size} bytes)")

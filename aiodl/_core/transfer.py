@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeVar
@@ -23,7 +22,6 @@ from .._disk.ranges import RangeSet
 from .._exceptions import (
     ConnectionLimitError,
     DownloadError,
-    IntegrityError,
     LocalFileError,
     MirrorRejected,
     TransferError,
@@ -32,18 +30,16 @@ from .._pacing.bucket import Throttle
 from .._pacing.hosts import Hosts, Slot, limited
 from .._pacing.retry import RetryPolicy
 from .._pacing.retrying import ProgressHook, RetryHook, first_failure, retrying
-from .._pacing.speed import SpeedFloor
 from .._protocols.driver import Body, RangeIgnored, RemoteFile
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, disagreement, pick
 from .planner import Segment, plan, plan_gaps, slowest, steal, take_over
+from .pump import UNKNOWN_END, pump
 
 T = TypeVar("T")
-FLUSH_BYTES = 1 << 20
 # The lowest-speed rule: a connection this many times slower than the file's median,
 # measured over this long, is replaced when nothing else is left to split.
 SLOW_FACTOR = 4.0
 MEASURE_SECONDS = 1.0
-_UNKNOWN_END = sys.maxsize
 log = logging.getLogger("aiodl")
 
 
@@ -156,7 +152,7 @@ class Transfer:
 
     async def _run_stream(self, probe: Body) -> int:
         """One stream from byte 0; an unknown size ends at the end of the body."""
-        end = self.info.size if self.info.size is not None else _UNKNOWN_END
+        end = self.info.size if self.info.size is not None else UNKNOWN_END
         segment = Segment(0, end)
         await self._fetch(segment, probe, self.held, self.reference)
         if self.info.size is None:
@@ -313,7 +309,7 @@ class Transfer:
         return any(other.live for other in self.mirrors if other is not mirror)
 
     def _request_end(self, segment: Segment) -> int | None:
-        return None if segment.end == _UNKNOWN_END else segment.end
+        return None if segment.end == UNKNOWN_END else segment.end
 
     def _restart_if_unranged(self, segment: Segment) -> None:
         """Without ranges a retry starts over: the bytes so far are written again."""
@@ -383,46 +379,29 @@ class Transfer:
         )
 
     async def _pump(self, body: Body, segment: Segment, mirror: Mirror) -> None:
-        """Copy the body into the part file until the segment's (shrinking) end.
-
-        At most ~1 MiB a call: few syscalls, little memory, frequent progress.
-        """
-        throttles = [t for t in (self.options.throttle, self.hosts.host(mirror.url).throttle) if t]
-        chunk = min([FLUSH_BYTES, *(throttle.chunk for throttle in throttles)])
+        """Copy ``body`` into the segment, measuring its connection as it goes."""
         mark = time.monotonic()
-        floor = (
-            None
-            if throttles or not self.options.min_speed
-            else SpeedFloor(self.options.min_speed, mark, mask_url(mirror.url))
-        )
-        while segment.pos < segment.end:
-            limit = min(segment.end - segment.pos, chunk)
-            if self.options.cap is not None:  # one byte past the cap is enough to know
-                limit = min(limit, self.options.cap[0] + 1 - segment.pos)
-                if limit <= 0:
-                    raise IntegrityError(f"the body is larger than {self.options.cap[1]}")
-            moved = await body.copy_to(self.part, segment.pos, limit)
-            if not moved:
-                break
-            now = time.monotonic()
+
+        def moved(nbytes: int, counted: int, now: float) -> None:
+            nonlocal mark
             began, count = self._meters.get(segment, (now, 0))
-            self._meters[segment] = (began, count + moved)
-            for throttle in throttles:
-                await throttle.spend(moved)
-            # A thief may have taken the tail meanwhile: its bytes are the same, count once.
-            counted = min(moved, segment.end - segment.pos)
+            self._meters[segment] = (began, count + nbytes)
             mirror.note(segment.pos, counted, now - mark)
             mark = now
-            segment.pos += counted
             self._advance(counted)
-            if floor is not None:
-                floor.check(moved, now)
-        if segment.pos < segment.end and segment.end != _UNKNOWN_END:
-            raise TransferError(
-                f"connection closed early: {segment.end - segment.pos} bytes of "
-                f"{segment.start}-{segment.end} missing",
-                url=mask_url(mirror.url),
-            )
+
+        host_throttle = self.hosts.host(mirror.url).throttle
+        throttles = [t for t in (self.options.throttle, host_throttle) if t]
+        await pump(
+            body,
+            self.part,
+            segment,
+            mirror.url,
+            throttles=throttles,
+            min_speed=self.options.min_speed,
+            cap=self.options.cap,
+            moved=moved,
+        )
 
     def _advance(self, nbytes: int) -> None:
         self._reported += nbytes

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from .._digests import Checksum
 from .._exceptions import DownloadError, IntegrityError, LocalFileError, UnsafePathError
+from .commit import finish
 from .folders import Folder, Folders
 from .hashing import file_digest
 from .names import part_name
@@ -364,3 +365,23 @@ def sync_folders(folders: Iterable[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+async def open_soon(
+    opening: Callable[[], tuple[Path, PartFile | None]], size: int | None, *, inline: int
+) -> tuple[Path, PartFile | None]:
+    """Run ``opening`` (an ``open_part``) here for a file of at most ``inline`` bytes, in a
+    worker thread for a larger or unknown one: a file system that emulates preallocation
+    by writing zeros must not stall the transfers, while for a small file a thread hop
+    costs more than the calls it moves."""
+    if size is not None and size <= inline:
+        return opening()
+    future = asyncio.get_running_loop().run_in_executor(None, opening)
+    try:
+        return await finish(future)
+    except asyncio.CancelledError:  # opened after all: nobody else will close it
+        if not future.cancelled() and future.exception() is None:
+            opened = future.result()[1]
+            if opened is not None:
+                opened.close()
+        raise
