@@ -4,7 +4,7 @@ The docs are README.md, SECURITY.md and every docs/*.md (a glob: a new doc is co
 They name placeholder hosts; the test swaps each for a local server before running a
 block (``HOSTS`` below): ``https://example.org`` and ``https://a.example`` are one HTTP
 server, ``https://b.example`` a second one, ``ftp://archive.example``, ``ftp://c.example``
-and ``ftp://user:pass@mirror.example:2121`` one FTP server (its login alice:wonder).
+and ``ftp://user:pass@ftp.example:2121`` one FTP server (its login alice:wonder).
 
 Python blocks run with top-level ``await`` (a block calling ``asyncio.run`` runs in a
 thread, with a loop of its own) and these names defined: ``aiodl``,
@@ -127,7 +127,7 @@ def hosts(http_server: FaultServer, other_server: FaultServer, ftp: RunningFTP) 
         "https://example.org": http,
         "https://a.example": http,
         "https://b.example": other,
-        "ftp://user:pass@mirror.example:2121": ftp_url.replace("ftp://", "ftp://alice:wonder@"),
+        "ftp://user:pass@ftp.example:2121": ftp_url.replace("ftp://", "ftp://alice:wonder@"),
         "ftp://c.example": ftp_url,
         "ftp://archive.example": ftp_url,
     }
