@@ -8,7 +8,8 @@
 - W6b: a bandwidth cap (``--limit-rate``) on an unthrottled server, timed against the time
   the cap allows. Target: within +-10 % over about 10 s.
 
-Interleaved reps, sha256-checked outputs, medians; the table goes to stdout and results/.
+Interleaved reps, sha256-checked outputs, medians; the table goes to stdout and, for a
+full run, to results/polite.md (see ``run.save_table``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 import _data
 import _nginx
 import _throttled  # after run: it puts the repo (aiodl) on sys.path
-from run import log, save_table, timed
+from run import add_save_flags, full_run, log, save_table, timed
 
 TIME_OUT = 300.0
+FULL_RUN = ("mib", "mirror_rate", "cap", "cap_seconds", "reps")  # results/polite.md's run
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cap-seconds", type=float, default=10.0, help="W6b length at the cap")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--smoke", action="store_true", help="small and quick: keeps the harness alive")
-    p.add_argument("--no-save", dest="save", action="store_false")
+    add_save_flags(p, "polite")
     args = p.parse_args(argv)
+    args.full = not args.smoke and full_run(p, args, FULL_RUN)
     if args.smoke:
         args.mib, args.mirror_rate, args.cap, args.cap_seconds = 16, 16e6, "2M", 1.0
-        args.reps, args.save = 1, False
+        args.reps, args.save = 1, "none"
     return args
 
 
@@ -169,8 +172,7 @@ def main(argv: list[str]) -> int:
                 times.setdefault(case.label, []).extend([seconds] if status == "ok" else [])
     text = table(args, times, sizes)
     print(text)
-    if args.save:
-        save_table("W6", text)
+    save_table("polite", text, args)
     return 1 if failed else 0
 
 

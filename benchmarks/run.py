@@ -48,8 +48,11 @@ SCALED = {"W5a": "W2", "W5b": "W1"}
 GIB = 1 << 30
 SMOKE = {
     "big_mib": 16, "small_count": 50, "scale_mib": 64, "scale_count": 500,
-    "reps": 1, "tools": "aiodl,curl", "save": False,
+    "reps": 1, "tools": "aiodl,curl", "save": "none",
 }  # fmt: skip
+# What a full run is (every workload, tool and size at its default): only a full run
+# replaces the curated table in results/ by itself; any other run writes outside the tree.
+FULL_RUN = ("big_mib", "small_count", "scale_mib", "scale_count", "reps", "only", "tools")
 ENV = _tools.clean_env()
 
 
@@ -119,7 +122,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--tools", default=",".join(keys), help=f"subset of {','.join(keys)}")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
-    p.add_argument("--no-save", dest="save", action="store_false", help="skip results/ files")
+    add_save_flags(p, "peers")
     p.add_argument(
         "--smoke",
         action="store_true",
@@ -128,9 +131,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if "--smoke" in argv:
         p.set_defaults(**SMOKE)
     args = p.parse_args(argv)
+    args.full = not args.smoke and full_run(p, args, FULL_RUN)
     args.only = _pick(p, "--only", args.only, WORKLOADS)
     args.tools = _pick(p, "--tools", args.tools, keys)
     return args
+
+
+def add_save_flags(p: argparse.ArgumentParser, family: str) -> None:
+    """--save / --no-save, shared by the benchmark scripts (see save_table)."""
+    p.set_defaults(save="auto")
+    p.add_argument(
+        "--save",
+        dest="save",
+        action="store_const",
+        const="tree",
+        help=f"write results/{family}.md even if this is not a full run",
+    )
+    p.add_argument(
+        "--no-save", dest="save", action="store_const", const="none", help="write no file"
+    )
+
+
+def full_run(p: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]) -> bool:
+    """Whether every option that shapes the results is at its default: a full run."""
+    return all(getattr(args, name) == p.get_default(name) for name in names)
 
 
 def _pick(
@@ -476,23 +500,38 @@ def report(
     return "\n".join([*head, *(line for lines in body for line in lines)])
 
 
-def save_table(prefix: str, text: str) -> Path:
-    """results/<prefix>-<UTC stamp>.md holding ``text``, for the other benchmark scripts."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{prefix}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.md"
-    path.write_text(text)
+def save_table(
+    family: str, text: str, args: argparse.Namespace, outside: Path | None = None
+) -> Path | None:
+    """Write one workload family's table, for every benchmark script.
+
+    The repo keeps one curated file per family, ``results/<family>.md`` (peers, polite,
+    scale, soak), each the latest full run's table: a full run (``make bench``, ``make
+    soak``: every option at its default) overwrites it, as does any run given ``--save``.
+    Any other run (a subset, other sizes) writes ``<family>.md`` in ``outside`` (default
+    ``<workdir>/results``) instead, so a partial run never replaces the curated table.
+    ``--no-save`` and ``--smoke`` write nothing. Returns the path written, if any.
+    """
+    if args.save == "none":
+        return None
+    into_tree = args.save == "tree" or args.full
+    folder = RESULTS if into_tree else outside or args.workdir / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{family}.md"
+    path.write_text(text if text.endswith("\n") else text + "\n")
     log(f"saved {path}")
     return path
 
 
-def save(text: str, runs: list[Run]) -> Path:
-    """results/<UTC stamp>.md and .jsonl side by side; returns the .md path."""
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    stem.with_suffix(".jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
-    md = stem.with_suffix(".md")
-    md.write_text(text)
-    return md
+def save_raw(runs: list[Run], args: argparse.Namespace) -> Path | None:
+    """Every run as one JSON object a line, in the work dir (never in the tree)."""
+    if args.save == "none":
+        return None
+    path = args.workdir / "results" / "peers.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(asdict(r)) + "\n" for r in runs))
+    log(f"saved {path}")
+    return path
 
 
 def start_servers(stack: ExitStack, work: Path, workloads: list[Workload]) -> dict[str, str]:
@@ -538,8 +577,8 @@ def main(argv: list[str]) -> int:
     if not args.keep_scale:
         remove_scale_data(live)
     print(text)
-    if args.save:
-        log(f"saved {save(text, runs)} (+ .jsonl)")
+    save_table("peers", text, args)
+    save_raw(runs, args)
     missing_aiodl = any(t.key == "aiodl" and v is None for t, v in tools.items())
     return 1 if missing_aiodl or any(r.status == "FAILED" for r in runs) else 0
 

@@ -11,7 +11,7 @@
   by `--dask-local 2` (cluster start included). Target: cluster <= 1.5 x one process.
 
 Outputs are checked (the manifest complete, bodies and sha256 compared); medians of
-interleaved reps. The table goes to stdout and results/.
+interleaved reps. The table goes to stdout and, for a full run, to results/scale.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import _data
 import _nginx
 import _tools
-from run import log, save_table, timed
+from run import add_save_flags, full_run, log, save_table, timed
 
 sys.path.insert(0, str(_tools.REPO))
 from distributed import Client, LocalCluster
@@ -39,6 +39,7 @@ from aiodl.distributed import download_on_dask
 PY = sys.executable
 AIODL = [PY, "-m", "aiodl", "-q", "--no-progress"]
 TIME_OUT = 3600.0
+FULL_RUN = ("urls", "files", "reps")  # the run results/scale.md holds
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -47,11 +48,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--urls", default="20000,1000000", help="W7 job sizes (default 20000,1000000)")
     p.add_argument("--files", type=int, default=2000, help="W8 files of 64 KiB (default 2000)")
     p.add_argument("--reps", type=int, default=3, help="W8 reps (default 3)")
-    p.add_argument("--no-save", dest="save", action="store_false")
+    add_save_flags(p, "scale")
     p.add_argument("--smoke", action="store_true", help="CI: 2,000 URLs, 50 files, 1 rep")
     args = p.parse_args(argv)
+    args.full = not args.smoke and full_run(p, args, FULL_RUN)
     if args.smoke:
-        args.urls, args.files, args.reps, args.save = "2000", 50, 1, False
+        args.urls, args.files, args.reps, args.save = "2000", 50, 1, "none"
     args.urls = [int(n) for n in args.urls.split(",")]
     return args
 
@@ -166,8 +168,7 @@ def main(argv: list[str]) -> int:
         ]
     text = "\n".join(lines) + "\n"
     print(text)
-    if args.save:
-        save_table("W7", text)
+    save_table("scale", text, args)
     return 0 if "FAILED" not in text and "nan" not in text else 1
 
 

@@ -6,8 +6,10 @@ tests/servers/ftp.py (a fault per batch), fetches them with `download_many` or `
 then fetches the failures again into the same folder (a resume). Checked for every Result:
 ok -> the file at result.path has the source's sha256 and no part file is left; failed ->
 an error with a reason, and nothing at the final path. No unnamed complete file may be
-left in the folder, nothing outside it. Prints a table (saved to benchmarks/results/);
-exits 1 if a promise broke or a call raised or hung.
+left in the folder, nothing outside it. Prints a table; a full run (the defaults, as
+`make soak` runs it) overwrites benchmarks/results/soak.md, any other run writes
+/tmp/aiodl-soak-results/soak.md (see `run.save_table`). Exits 1 if a promise broke or a
+call raised or hung.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ import aiodl  # noqa: E402
 from aiodl._disk.names import part_name  # noqa: E402
 from tests.servers.ftp import FTPFaults, RunningFTP, running_ftp  # noqa: E402
 from tests.servers.http import FaultServer, running  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks"))  # run.py's save logic, when imported as a module
+from run import add_save_flags, full_run, save_table  # noqa: E402
 
 KIB = 1024
 OPTIONS: dict[str, Any] = dict(  # small timeouts and backoff, so stalls do not dominate
@@ -377,18 +382,17 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=5.0, help="no new batch after this")
     p.add_argument("--files", type=int, default=48, help="files per HTTP batch (FTP: half)")
     p.add_argument("--smoke", action="store_true", help="about 20 s, nothing saved")
-    p.add_argument("--no-save", dest="save", action="store_false")
+    add_save_flags(p, "soak")
     args = p.parse_args()
+    args.full = not args.smoke and full_run(p, args, ("seed", "minutes", "files"))
     args.workdir = Path("/tmp/aiodl-soak")
     if args.smoke:
-        args.minutes, args.save = 1 / 3, False
+        args.minutes, args.save = 1 / 3, "none"
     asyncio.run((soak := Soak(args)).run())
     print(table := soak.table())
-    if args.save:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        saved = REPO / "benchmarks" / "results" / f"soak-{stamp}.md"
-        saved.write_text(f"# aiodl fault soak, {stamp}\n\n{table}\n")
-        print(f"saved {saved.relative_to(REPO)}", file=sys.stderr)
+    when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    head = f"# aiodl fault soak, {when} (seed {args.seed}, {args.minutes:g} minutes)"
+    save_table("soak", f"{head}\n\n{table}\n", args, outside=Path("/tmp/aiodl-soak-results"))
     shutil.rmtree(args.workdir, ignore_errors=True)
     return 1 if soak.tally["invariants broken"] else 0
 
