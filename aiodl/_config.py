@@ -39,70 +39,130 @@ def _frozen_headers() -> Mapping[str, str]:
     return MappingProxyType({})
 
 
+def option(default: Any, doc: str, *, factory: bool = False) -> Any:
+    """A Config field with its own doc text (``Config.doc``); ``factory`` when
+    ``default`` is a callable that makes each instance's value."""
+    if factory:
+        return field(default_factory=default, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class Config:
     """Every knob of a download run; ``download_many(**options)`` builds one of these.
 
-    ``timeout`` bounds connecting and each read, never the whole file: a 10 GiB file may
-    legitimately take hours, but a socket silent for ``timeout`` seconds is dead. ``verify``
-    checks TLS certificates (True, the default), with a given SSLContext, or not (False).
-    ``include``/``exclude`` are glob patterns choosing the files of a mirrored folder
-    (``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one
-    without matches the file name. ``netrc`` (True for ``~/.netrc``, or a file's path)
-    supplies logins (HTTP basic, FTP) for hosts whose URL carries none when ``auth`` is
-    not given.
-    ``checksums`` is a ``SHA256SUMS``-style file (a path or a URL) whose digests every
-    downloaded file listed in it must match. ``rate_limit`` caps the bandwidth of the whole
-    run, in bytes per second, and ``host_rate_limit`` what the run takes from any one host.
-    ``manifest`` is a SQLite file recording every file's outcome across runs (see
-    ``aiodl._disk.manifest``): a rerun skips done files without a request and gives a failed
-    one ``max_attempts`` runs in all. ``shard`` puts each file ``shard`` folders deep,
-    named by two hex digits each of its path's sha256 (``dest/3f/a2/NAME`` for 2), so no
-    folder of a million-file job holds more than a few thousand entries. ``max_size``
-    (bytes) fails a file the server announces larger, and stops a body of unknown
-    length one byte past it: a server cannot fill the disk. ``min_speed`` (bytes per
-    second) replaces a connection that stays below it for a second (``TooSlow``, retried
-    from the byte it reached); it is not applied while a rate limit holds the run back.
-    ``resolve`` replaces the system resolver for every connection of the run: an async
-    ``resolve(host, port)`` returning the host's IP addresses in the order to try them
-    (all are tried, Happy Eyeballs style), or raising ``socket.gaierror``; for tests, or
-    to pin a name to an address as curl's ``--resolve`` does.
-    ``credential_headers`` names more headers (any case) that carry credentials: like
-    Authorization and every header whose name says key/token/secret, they are dropped
-    when a redirect leaves the origin.
-    ``connections`` and ``per_host`` are at most 1024, ``split`` at most 64 (see
-    ``MAX_CONNECTIONS``): a larger value is a ValueError naming the option.
+    Each field says what it does in ``Config.doc(name)`` (its first sentence is also the
+    CLI's help for the flag that sets it, so the two never disagree).
     """
 
-    split: int = 8
-    connections: int = 16
-    per_host: int = 8
-    retries: int = 5
-    timeout: float = 30.0
-    headers: Mapping[str, str] = field(default_factory=_frozen_headers)
-    auth: Auth | None = None
-    overwrite: bool = False
-    max_redirects: int = 10
-    min_segment_size: int = 1 * MiB
-    backoff: float = 0.5
-    backoff_cap: float = 30.0
-    max_retry_wait: float = 300.0
-    sync: bool = True
-    verify: bool | ssl.SSLContext = True
-    progress: ProgressOption = False
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    netrc: bool | str | os.PathLike[str] = False
-    checksums: str | os.PathLike[str] | None = None
-    rate_limit: float | None = None
-    host_rate_limit: float | None = None
-    manifest: str | os.PathLike[str] | None = None
-    max_size: int | None = None
-    min_speed: float | None = None
-    max_attempts: int = 3
-    shard: int = 0
-    resolve: Resolve | None = None
-    credential_headers: tuple[str, ...] = ()
+    split: int = option(8, "Segments per file at most (1 to 64), each on a connection.")
+    connections: int = option(16, "Connections at most, over the whole run (1 to 1024).")
+    per_host: int = option(8, "Connections to any one host at most (1 to 1024).")
+    retries: int = option(
+        5, "Retries per request. A try that moved the file forward resets the count."
+    )
+    timeout: float = option(
+        30.0,
+        "Seconds a connect or a read may stall. It bounds connecting and each read, never "
+        "the whole file: a 10 GiB file may take hours, but a socket silent this long is dead.",
+    )
+    headers: Mapping[str, str] = option(
+        _frozen_headers, "Extra request headers, sent with every HTTP request.", factory=True
+    )
+    auth: Auth | None = option(
+        None, "Basic credentials (user, password), or credential headers for HTTP."
+    )
+    overwrite: bool = option(False, "Download even if a complete file is already there.")
+    max_redirects: int = option(10, "Redirects followed per request at most.")
+    min_segment_size: int = option(1 * MiB, "Bytes a segment has at least.")
+    backoff: float = option(0.5, "Seconds before the first retry; each next wait doubles.")
+    backoff_cap: float = option(30.0, "Seconds one wait between retries lasts at most.")
+    max_retry_wait: float = option(
+        300.0,
+        "Seconds of a server's Retry-After taken at most. A server asking for more fails "
+        "the file instead of parking the run.",
+    )
+    sync: bool = option(
+        True, "Flush each file to disk before its rename, so a power cut loses nothing."
+    )
+    verify: bool | ssl.SSLContext = option(
+        True,
+        "Check TLS certificates: against the system's CAs (True), with an SSLContext (a "
+        "private CA), or not at all (False).",
+    )
+    progress: ProgressOption = option(
+        False, "Progress bars (True), or a callable that gets every event."
+    )
+    include: tuple[str, ...] = option(
+        (),
+        "Glob patterns choosing the files of a folder URL's tree walk "
+        "(``ftp://host/dir/``): a pattern with ``/`` matches the path below the folder, one "
+        "without matches the file name.",
+    )
+    exclude: tuple[str, ...] = option(
+        (), "Glob patterns of files a folder URL's tree walk leaves out (as ``include``)."
+    )
+    netrc: bool | str | os.PathLike[str] = option(
+        False,
+        "Logins (HTTP basic, FTP) from ``~/.netrc`` (True) or a netrc file, for hosts whose "
+        "URL carries none when ``auth`` is not given.",
+    )
+    checksums: str | os.PathLike[str] | None = option(
+        None,
+        "A SHA256SUMS-style file (a path or a URL) whose digests every file it lists must match.",
+    )
+    rate_limit: float | None = option(None, "Bytes per second the whole run takes at most.")
+    host_rate_limit: float | None = option(
+        None, "Bytes per second the run takes from any one host at most."
+    )
+    manifest: str | os.PathLike[str] | None = option(
+        None,
+        "A SQLite file recording every file's outcome across runs (``aiodl._disk.manifest``): "
+        "a rerun skips done files without a request and gives a failed one ``max_attempts`` "
+        "runs in all.",
+    )
+    max_size: int | None = option(
+        None,
+        "Bytes a file may have at most. A larger announced size fails the file, and a body "
+        "of unknown length stops one byte past it: a server cannot fill the disk.",
+    )
+    min_speed: float | None = option(
+        None,
+        "Bytes per second below which a connection is replaced after a second (TooSlow, "
+        "retried from the byte it reached); not applied while a rate limit holds back.",
+    )
+    max_attempts: int = option(3, "Runs a failed file gets, with a manifest.")
+    shard: int = option(
+        0,
+        "Folders deep each file is put, named by two hex digits each of its path's sha256 "
+        "(``dest/3f/a2/NAME`` for 2), so no folder of a million files holds more than a "
+        "few thousand.",
+    )
+    resolve: Resolve | None = option(
+        None,
+        "An async ``resolve(host, port)`` returning a host's IP addresses in the order to "
+        "try them (all are tried, Happy Eyeballs style), or raising ``socket.gaierror``; "
+        "it replaces the system resolver, for tests or to pin a name as curl's "
+        "``--resolve`` does.",
+    )
+    credential_headers: tuple[str, ...] = option(
+        (),
+        "More headers (any case) that carry credentials: like Authorization and every "
+        "header whose name says key/token/secret, they never follow a redirect to another "
+        "origin.",
+    )
+
+    @staticmethod
+    def doc(name: str) -> str:
+        """What the field ``name`` does."""
+        found = {field.name: field for field in dataclasses.fields(Config)}[name]
+        text: str = found.metadata["doc"]
+        return text
+
+    @staticmethod
+    def default(name: str) -> Any:
+        """The field ``name``'s default value."""
+        return getattr(_DEFAULTS, name)
 
     def __post_init__(self) -> None:
         for name in ("split", "connections", "per_host", "max_redirects", "min_segment_size"):
@@ -213,3 +273,6 @@ def _check_auth(auth: object) -> None:
     if isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth):
         return
     raise TypeError("auth must be (user, password) or a mapping of credential headers")
+
+
+_DEFAULTS = Config()

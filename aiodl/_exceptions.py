@@ -6,9 +6,11 @@
     │   ├── ConnectionLimitError   the server refused another connection (FTP 421)
     │   └── ConnectError           no connection: unknown name, refused, untrusted certificate
     ├── IntegrityError         the bytes are not what they must be (size, range, checksum)
-    │   └── FileChangedError   the file changed on the server (ETag, date or size differ)
+    │   ├── FileChangedError   the file changed on the server (ETag, date or size differ)
+    │   └── MirrorRejected     no mirror is left that serves the same file
     ├── UnsafePathError        the target would land outside ``dest`` or on a symlink
     ├── DownloadTimeout        connecting or reading stalled past ``timeout`` on every try
+    │   └── TooSlow            a connection stayed below ``min_speed``
     ├── FTPError               an FTP server refused or broke the transfer
     └── LocalFileError         the destination could not be written (disk full, no access)
 
@@ -96,9 +98,9 @@ class FileChangedError(IntegrityError):
 
 
 class MirrorRejected(IntegrityError):
-    """A mirror does not serve the file the first source did (its size or ETag differ),
-    or serves no byte ranges: it is not used for that file, so versions never mix. Seen
-    only when no other source is left.
+    """A mirror does not serve the file the first URL to answer did (its size or ETag
+    differ), or serves no byte ranges: it is not used for that file, so versions never
+    mix. Seen only when no other URL of the file is left.
     """
 
 

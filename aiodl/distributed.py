@@ -162,9 +162,7 @@ def _partitions(
     for source in sources:
         request = as_request(source)
         if is_tree_url(request.url):
-            raise ValueError(
-                f"folder URLs are mirrored by one process, not a cluster: {request.url}"
-            )
+            raise ValueError(f"folder URLs are walked by one process, not a cluster: {request.url}")
         if ledger.known(request) is not None:
             job.count("skipped")
             continue

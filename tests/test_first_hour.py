@@ -281,9 +281,9 @@ async def test_setup_errors_are_one_line_without_the_usage(
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["-s", "0"], "-s/--split: must be an integer >= 1, got '0'"),
-        (["--connections", "x"], "-j/--connections: must be an integer >= 1, got 'x'"),
-        (["--per-host", "0"], "--per-host: must be an integer >= 1"),
+        (["-s", "0"], "-s/--split: must be an integer from 1 to 64, got '0'"),
+        (["--connections", "x"], "-j/--connections: must be an integer from 1 to 1024, got 'x'"),
+        (["--per-host", "0"], "--per-host: must be an integer from 1 to 1024"),
         (["--retries", "-1"], "--retries: must be an integer >= 0"),
         (["--max-attempts", "0"], "--max-attempts: must be an integer >= 1"),
         (["--shard", "5"], "--shard: must be an integer from 0 to 4, got '5'"),

@@ -7,8 +7,9 @@ import argparse
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
-from .._config import MAX_SHARD
+from .._config import MAX_CONNECTIONS, MAX_SHARD, MAX_SPLIT, Config
 from .._version import __version__
 
 
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiodl",
         description="Download files over HTTP(S) and FTP: segmented, verified, safe. "
-        "A URL ending in '/' (ftp://host/dir/) mirrors that folder's tree into --dir.",
+        "A URL ending in '/' (ftp://host/dir/) fetches that folder's whole tree into --dir.",
         epilog="aiodl manifest FILE [--failed] [--export FILE] shows what a --manifest job "
         "recorded (see aiodl manifest --help).",
     )
@@ -29,11 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("-i", "--input-file", metavar="FILE", help="read URLs from FILE ('-' for stdin)")
     add("-d", "--dir", default=".", help="destination folder (default: .)")
     add("-o", "--output", metavar="FILE", help="save the one URL as FILE (below --dir)")
-    add("-s", "--split", type=integer(1), default=8, help="max segments per file (default: 8)")
-    add("-j", "--connections", type=integer(1), default=16, help="max connections (default: 16)")
-    add("--per-host", type=integer(1), default=8, help="max connections per host (default: 8)")
-    add("--retries", type=integer(0), default=5, help="retries per request (default: 5)")
-    add("--timeout", type=seconds, default=30.0, help="connect/read timeout in s (default: 30)")
+    add("-s", "--split", type=integer(1, MAX_SPLIT), **configured("split"))
+    add("-j", "--connections", type=integer(1, MAX_CONNECTIONS), **configured("connections"))
+    add("--per-host", type=integer(1, MAX_CONNECTIONS), **configured("per_host"))
+    add("--retries", type=integer(0), **configured("retries"))
+    add("--timeout", type=seconds, **configured("timeout"))
     add("-H", "--header", action="append", default=[], metavar="'K: V'", help="extra header")
     add("--user", metavar="USER[:PASS]", help="basic auth; prompts for PASS on a terminal")
     add("--api-key-header", metavar="NAME", help="send header NAME with $AIODL_API_KEY")
@@ -43,27 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
     add("--cacert", metavar="FILE", help="trust the CA certificates in FILE (PEM) for HTTPS")
     add("-k", "--insecure", action="store_true", help="do not check HTTPS certificates")
-    add("--limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap, e.g. 500K, 10M")
-    add("--host-limit-rate", metavar="RATE", type=byte_rate, help="bandwidth cap per host")
-    add("--overwrite", action="store_true", help="download even if a complete file exists")
+    add("--limit-rate", metavar="RATE", type=byte_rate, **configured("rate_limit", "500K, 10M"))
+    add("--host-limit-rate", metavar="RATE", type=byte_rate, **configured("host_rate_limit"))
+    add("--overwrite", action="store_true", help=configured("overwrite")["help"])
     add("--checksum", metavar="ALGO:HEX", help="expected digest of the one URL (sha256:...)")
-    add("--checksums", metavar="FILE|URL", help="SHA256SUMS-style file the files must match")
-    add("--include", action="append", default=[], metavar="GLOB", help="mirror only matches")
-    add("--exclude", action="append", default=[], metavar="GLOB", help="mirror no matches")
+    add("--checksums", metavar="FILE|URL", **configured("checksums"))
+    add("--include", action="append", default=[], metavar="GLOB",
+        help="in folder trees, fetch only matches")  # fmt: skip
+    add("--exclude", action="append", default=[], metavar="GLOB",
+        help="in folder trees, fetch no matches")  # fmt: skip
     add("--no-sync", action="store_true", help="skip fsync before rename (scratch data)")
     add("--json", action="store_true", help="print one JSON object per result on stdout")
     add("--failed-list", metavar="FILE", help="write failed URLs to FILE (input format)")
     add("--manifest", metavar="FILE", help="SQLite record of every file: reruns skip done ones")
-    add("--max-attempts", type=integer(1), default=3, help="runs a failed file gets (default: 3)")
-    add("--max-size", metavar="SIZE", type=byte_size, help="fail files larger, e.g. 2G")
-    add("--min-speed", metavar="RATE", type=byte_rate, help="replace connections slower")
-    add(
-        "--shard",
-        type=integer(0, MAX_SHARD),
-        default=0,
-        metavar="N",
-        help="spread files N folders deep (0-4)",
-    )
+    add("--max-attempts", type=integer(1), **configured("max_attempts"))
+    add("--max-size", metavar="SIZE", type=byte_size, **configured("max_size", "500M, 2G"))
+    add("--min-speed", metavar="RATE", type=byte_rate, **configured("min_speed", "50K"))
+    add("--shard", type=integer(0, MAX_SHARD), metavar="N", **configured("shard"))
     add("--scheduler", metavar="ADDR", help="run the --manifest job on this Dask scheduler")
     add(
         "--dask-local",
@@ -119,3 +116,17 @@ def seconds(text: str) -> float:
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
+
+
+def configured(name: str, example: str = "") -> dict[str, Any]:
+    """The default and help of the flag that sets ``Config``'s field ``name``: the
+    field's first sentence, an ``example`` of a value, and the default when it has one.
+    Written once, in Config, so the flag and the option never disagree."""
+    text = Config.doc(name).split(". ")[0].rstrip(".")
+    help_text = text[:1].lower() + text[1:]
+    default = Config.default(name)
+    if example:
+        help_text += f", e.g. {example}"
+    if default is not None and not isinstance(default, bool):
+        help_text += f" (default: {default})"
+    return {"default": default, "help": help_text}

@@ -12,7 +12,7 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
   tells the size.
 
 With mirrors, the first endpoint that answers is the reference and the others add
-connections (see ``_transfer``). A file that changes on the server while it is fetched
+connections (see ``transfer``). A file that changes on the server while it is fetched
 (FileChangedError) is fetched again from byte 0, once. A failure keeps the part file for
 the next run only when the journal holds some of its bytes and they can be trusted (not
 an IntegrityError).

@@ -154,7 +154,7 @@ class TreeWalk:
         self._cap_reached = True
         error = DownloadError(
             f"not listed: the walk reached its limit of {self._max_folders} folders; "
-            "mirror the folders below it with URLs of their own"
+            "fetch the folders below it with URLs of their own"
         )
         return Refused(first.url, error)
 

@@ -1,7 +1,7 @@
 """The resume journal: which bytes of each unfinished file are safely on disk.
 
 One SQLite database per destination folder, ``DEST/.aiodl/journal.sqlite`` (WAL mode).
-One database rather than a sidecar per file: a mirror of 20,000 files would otherwise
+One database rather than a sidecar per file: a tree walk of 20,000 files would otherwise
 create and delete 20,000 sidecars next to the user's files; one database batches its
 writes, survives a crash by itself (WAL), and is one thing to delete to forget
 everything. Downloaded names never start with a dot, so ``.aiodl`` cannot collide.

@@ -100,7 +100,7 @@ class Driver(Protocol):
 
 @runtime_checkable
 class TreeDriver(Driver, Protocol):
-    """A driver that can also list folders (FTP), so a folder URL can be mirrored."""
+    """A driver that can also list folders (FTP), so a folder URL's tree can be walked."""
 
     async def list_folder(self, endpoint: Endpoint) -> Listing:
         """The entries of the folder ``endpoint.url`` names (the URL ends with ``/``)."""

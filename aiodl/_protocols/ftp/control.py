@@ -1,7 +1,7 @@
 """An FTP control connection: command lines out, replies in, on one asyncio Protocol.
 
 aioftp wraps every read and write of the control connection in ``asyncio.wait_for``,
-a Task each; for a mirror of small files that was a third of the time per file. Here a
+a Task each; for a tree of small files that was a third of the time per file. Here a
 command is one ``write`` and a reply is one future, replies are parsed by the sans-IO
 ``ReplyParser``, and commands may be pipelined (sent before earlier replies arrive;
 replies come back in order). Names go out as UTF-8 with surrogateescape, so a name that

@@ -1,13 +1,13 @@
 """The FTP driver: ``REST offset`` + ``RETR`` and folder listings over pooled logins.
 
-Control connections are our own small protocol (``_ftpcontrol``); data connections are
+Control connections are our own small protocol (``control``); data connections are
 plain sockets opened here: EPSV first, PASV when refused, always to the address the
 control connection reached (a PASV address is ignored, so a hostile server cannot aim us
-at a third party), and copied into the part file by ``_sockcopy`` (splice on Linux).
+at a third party), and copied into the part file by ``aiodl._network.sockcopy`` (splice on Linux).
 Once a server has answered EPSV, the next transfer pipelines EPSV, REST and RETR in one
 write; once it has refused REST, it is asked no more in the run (its files are streams).
 
-Each open body holds one control connection (``_ftpconn``); a connection goes back to
+Each open body holds one control connection (``connection``); a connection goes back to
 the pool whenever every command's final reply has been read, after a refusal too, so
 logins (which may take seconds) are not repeated. A pooled connection the server has
 meanwhile closed is replaced once, at once, without spending a retry.

@@ -1,7 +1,7 @@
 """The HTTP(S) driver: ranged GETs, redirects and version checks on either transport.
 
-Plain ``http://`` goes over our own sockets (``_rawhttp``: bodies spliced into the file);
-``https://`` over an aiohttp session (``_tlshttp``), made when the first such URL comes.
+Plain ``http://`` goes over our own sockets (``plain``: bodies spliced into the file);
+``https://`` over an aiohttp session (``tls``), made when the first such URL comes.
 Both answer with the same shape (status, reason, headers, url, ``body()``, ``close()``),
 so everything here (redirects, Content-Range checks, version checks) is written once.
 

@@ -1,6 +1,6 @@
 """Plain HTTP (``http://``) on our own sockets: a keep-alive pool, one GET at a time per
-connection, heads parsed by the sans-IO ``_http1``, bodies moved into the file by
-``_sockcopy`` (splice).
+connection, heads parsed by the sans-IO ``wire``, bodies moved into the file by
+``aiodl._network.sockcopy`` (splice).
 
 Measured against nginx on loopback (prototype, same machine): one 1 GiB file over eight
 connections 0.60-0.79 s, where aiohttp's streams take 1.2 s; 2000 x 64 KiB over sixteen

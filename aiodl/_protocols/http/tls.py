@@ -1,7 +1,7 @@
 """HTTPS through aiohttp: its keep-alive pool and TLS, our rules on top.
 
 TLS is decrypted in user space, so a body must pass through Python anyway; aiohttp's
-session does that well. Plain ``http://`` goes through ``_rawhttp`` instead, which can
+session does that well. Plain ``http://`` goes through ``plain`` instead, which can
 splice. Imported only when a run meets an ``https://`` URL.
 
 aiohttp parses the head itself; its fields then go through the same checks as ours
