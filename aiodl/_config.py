@@ -1,4 +1,7 @@
-"""Options, validated once into a frozen value object."""
+"""Options, validated once into a frozen value object.
+
+May import: aiodl._credentials, aiodl._models, aiodl._pacing, aiodl._urls
+"""
 
 from __future__ import annotations
 

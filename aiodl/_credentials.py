@@ -5,6 +5,8 @@ A login comes from the URL's user-info, the run's ``auth``, or a netrc file (rea
 run); HTTP sends it as basic authentication, FTP as USER/PASS, anonymous when none.
 Headers that carry credentials never leave their origin, and no URL is logged, reported
 or printed before ``mask_url`` has replaced its secrets with ``***``.
+
+May import: aiodl._urls
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ files (GNU and BSD line formats) and the digest headers servers send (RFC 9530
 
 Pure logic, no I/O: the public ``Request`` validates its ``checksum`` here without loading
 anything that touches files (hashing a file is ``aiodl._disk.hashing``).
+
+May import: aiodl._exceptions
 """
 
 from __future__ import annotations

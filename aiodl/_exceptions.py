@@ -20,6 +20,8 @@ those are bugs in the caller, not download failures.
 Messages never contain credentials: URLs are masked before they are formatted. The
 protocols turn their libraries' errors into this tree through one table-driven
 ``map_exceptions`` each.
+
+May import: nothing of aiodl
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Value objects that cross the public API: what to fetch, what happened, and progress."""
+"""Value objects that cross the public API: what to fetch, what happened, and progress.
+
+May import: aiodl._digests, aiodl._exceptions
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 ``Options`` mirrors :class:`~aiodl.Config` field by field (a test keeps the two equal), so
 editors and type checkers know every keyword, and ``with_options`` gives each function a
 runtime signature that spells them out with their defaults, so ``help()`` lists them too.
+
+May import: aiodl._config, aiodl._urls
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ._core.treewalk import is_tree_url
 from ._models import Advanced, Event, Failed, Finished, Request, Retried, Started
 from ._terminal import printable
+from ._urls import is_tree_url
 
 # Files smaller than this finish too fast for their own bar to help anyone.
 LARGE_FILE = 8 * 1024 * 1024

@@ -4,6 +4,8 @@ Reason phrases, FTP replies, ETags and names come from servers. Printed raw, an 
 sequence in one clears the screen or retitles the window, and a ``[/]`` in one is rich
 markup that raises. So everything printed for a person goes through ``printable``
 (control characters become ``\\xNN``) and is handed to rich as plain Text, never markup.
+
+May import: nothing of aiodl
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ how its host and port are written, and how names become addresses (``Resolve``).
 
 Pure logic, no I/O: the engine checks every URL here before a job starts, the HTTP
 rules check every redirect target, and connections name their peer with ``authority``.
+
+May import: nothing of aiodl
 """
 
 from __future__ import annotations
@@ -83,3 +85,8 @@ def url_authority(url: str) -> str:
     """The ``host:port`` that ``url`` connects to, the port always written."""
     parts = urlsplit(url)
     return authority(parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme, 0))
+
+
+def is_tree_url(url: str) -> bool:
+    """A URL naming a folder to mirror: its path ends with ``/``."""
+    return url.split("?", 1)[0].split("#", 1)[0].endswith("/")

@@ -38,9 +38,9 @@ from distributed import Client, Future, LocalCluster, as_completed
 from ._api import stream
 from ._config import Config
 from ._core.engine import default_dest
-from ._core.treewalk import is_tree_url
 from ._disk.manifest import Ledger, Manifest, Outcome, outcome
 from ._models import Request, as_request
+from ._urls import is_tree_url
 
 __all__ = ["Summary", "download_on_dask"]
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from aiodl._protocols.entries import Entry
 from aiodl._protocols.ftp.listing import (
-    Entry,
     parse_list,
     parse_list_line,
     parse_mlsd,

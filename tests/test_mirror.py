@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiodl._core.treewalk import MAX_DEPTH, Found, Refused, TreeWalk, child_url, is_tree_url, wanted
+from aiodl._core.treewalk import MAX_DEPTH, Found, Refused, TreeWalk, child_url, wanted
 from aiodl._exceptions import UnsafePathError
-from aiodl._protocols.ftp.listing import Entry
+from aiodl._protocols.entries import Entry
+from aiodl._urls import is_tree_url
 from tests.test_names import assert_safe_name, nasty_names
 
 ROOT = "ftp://h/pub/"

@@ -21,6 +21,7 @@ from aiodl._disk.names import (
     sanitize_relative,
 )
 from aiodl._exceptions import UnsafePathError
+from aiodl._protocols.http.wire import field_text
 
 DEST = PurePosixPath("/dest")
 # Every name Windows reserves: a harmless-looking one of these is rightly renamed.
@@ -460,7 +461,8 @@ def test_an_unusable_filename_star_falls_back(header: str, expected: str) -> Non
      ("naïve.txt".encode(), "naïve.txt"), (b"plain.txt", "plain.txt")],
 )  # fmt: skip
 def test_a_utf8_filename_is_read_as_utf8(raw: bytes, expected: str) -> None:
-    """Header values reach the parser as latin-1 (a byte a character, on both
-    transports): a ``filename`` that is valid UTF-8 is UTF-8, otherwise latin-1."""
+    """Header values arrive as latin-1 (a byte a character, on both transports); the
+    HTTP driver reads them with ``field_text``: a ``filename`` that is valid UTF-8 is
+    UTF-8, otherwise latin-1."""
     header = b'attachment; filename="' + raw + b'"'
-    assert name_from_content_disposition(header.decode("latin-1")) == expected
+    assert name_from_content_disposition(field_text(header.decode("latin-1"))) == expected

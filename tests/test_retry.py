@@ -10,7 +10,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aiodl._pacing.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from aiodl._pacing.retry import RetryPolicy, is_retryable_status
+from aiodl._protocols.http.rules import parse_retry_after
 
 NOW = datetime(2024, 5, 17, 12, 0, 0, tzinfo=UTC)
 RETRYABLE = [408, 425, 429, 500, 502, 503, 504]

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from .._core.treewalk import is_tree_url
 from .._models import Request
+from .._urls import is_tree_url
 from .parser import UsageError
 
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._core.treewalk import is_tree_url
 from .._disk.journal import Journal
 from .._models import Event, Listed, Request, Result
 from .._terminal import printable
+from .._urls import is_tree_url
 from .inputs import input_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -37,7 +37,7 @@ from .._models import Result, Started
 from .._pacing.hosts import Slot
 from .._pacing.retrying import retried_under_limit
 from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
-from .._protocols.ftp.listing import Entry
+from .._protocols.entries import Entry
 from .context import RunContext
 from .expected import Expected
 from .job import Claim, Job, body_cap, check_announced_size, check_received_size, listed_info
@@ -105,7 +105,7 @@ class FileDownload:
 
     async def _resume(self, checkpoint: Checkpoint) -> Result | None:
         """Fetch only what the journal lacks; None when the file must start over."""
-        info = checkpoint.remote(self._endpoint.url)
+        info = _as_remote(checkpoint, self._endpoint.url)
         listed = self._job.listed
         if listed is not None and not checkpoint.matches(listed_info(self._endpoint, listed)):
             self._start_over(checkpoint, None, "the listing shows another version")
@@ -384,3 +384,15 @@ class FileDownload:
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self._context.dest).as_posix()
+
+
+def _as_remote(checkpoint: Checkpoint, url: str) -> RemoteFile:
+    """The file as the journal knows it, for validating a resumed request."""
+    return RemoteFile(
+        url,
+        checkpoint.size,
+        True,
+        etag=checkpoint.etag,
+        last_modified=checkpoint.last_modified,
+        modified=checkpoint.modified,
+    )

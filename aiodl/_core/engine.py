@@ -42,13 +42,13 @@ from .._models import (
 )
 from .._pacing.retrying import first_failure, retried_under_limit
 from .._protocols.driver import Driver, Endpoint, TreeDriver
-from .._protocols.ftp.listing import Listing
-from .._urls import url_problem
+from .._protocols.entries import Listing
+from .._urls import is_tree_url, url_problem
 from .context import RunContext
 from .download import FileDownload
 from .events import log_traceback
 from .job import Job
-from .treewalk import Folder, Found, Refused, TreeWalk, is_tree_url
+from .treewalk import Folder, Found, Refused, TreeWalk
 from .workers import Workers
 
 T = TypeVar("T")

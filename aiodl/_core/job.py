@@ -11,7 +11,7 @@ from .._credentials import mask_url
 from .._exceptions import DownloadError, IntegrityError
 from .._models import Request
 from .._protocols.driver import Endpoint, RemoteFile
-from .._protocols.ftp.listing import Entry
+from .._protocols.entries import Entry
 
 
 @dataclass

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from .._disk.names import sanitize_listed_name
 from .._exceptions import DownloadError, UnsafePathError
-from .._protocols.ftp.listing import Entry, Listing
+from .._protocols.entries import Entry, Listing
 
 MAX_DEPTH = 64
 # Folders one walk may list: a hostile tree of two subfolders per level would otherwise
@@ -57,11 +57,6 @@ class Refused:
 
     url: str
     error: DownloadError
-
-
-def is_tree_url(url: str) -> bool:
-    """A URL naming a folder to mirror: its path ends with ``/``."""
-    return url.split("?", 1)[0].split("#", 1)[0].endswith("/")
 
 
 def child_url(folder_url: str, name: str, *, folder: bool = False) -> str:

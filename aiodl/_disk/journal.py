@@ -34,10 +34,9 @@ import stat
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .._exceptions import UnsafePathError
-from .._protocols.driver import RemoteFile
 from .names import sanitize_relative
 from .ranges import RangeSet
 
@@ -67,6 +66,22 @@ CREATE INDEX IF NOT EXISTS files_url ON files (url);
 """
 
 
+class Version(Protocol):
+    """What identifies one version of a remote file (a RemoteFile has these)."""
+
+    @property
+    def size(self) -> int | None: ...
+
+    @property
+    def etag(self) -> str | None: ...
+
+    @property
+    def last_modified(self) -> str | None: ...
+
+    @property
+    def modified(self) -> float | None: ...
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """What is known of an unfinished file: its version and its bytes on disk."""
@@ -79,18 +94,7 @@ class Checkpoint:
     modified: float | None
     ranges: RangeSet
 
-    def remote(self, url: str) -> RemoteFile:
-        """The file as the journal knows it, for validating a resumed request."""
-        return RemoteFile(
-            url,
-            self.size,
-            True,
-            etag=self.etag,
-            last_modified=self.last_modified,
-            modified=self.modified,
-        )
-
-    def matches(self, info: RemoteFile) -> bool:
+    def matches(self, info: Version) -> bool:
         """Whether ``info`` can be the same version (no validator disagrees)."""
         pairs = (
             (self.size, info.size),
@@ -101,7 +105,7 @@ class Checkpoint:
         return all(old is None or new is None or old == new for old, new in pairs)
 
     @classmethod
-    def of(cls, path: str, url: str, info: RemoteFile, ranges: RangeSet) -> Checkpoint:
+    def of(cls, path: str, url: str, info: Version, ranges: RangeSet) -> Checkpoint:
         assert info.size is not None
         return cls(
             path, url, info.size, info.etag, info.last_modified, info.modified, ranges.copy()

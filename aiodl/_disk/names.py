@@ -17,7 +17,6 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from .._exceptions import UnsafePathError
-from .._protocols.http.wire import field_text
 
 # Windows device names are reserved with any extension ("CON.txt" opens the console).
 _RESERVED = frozenset(
@@ -127,9 +126,9 @@ def name_from_content_disposition(header: str | None) -> str | None:
 def _disposition_names(header: str | None) -> tuple[str | None, str | None]:
     """The final components of ``filename*`` and of ``filename`` (None where absent).
 
-    Header values arrive as latin-1 (each byte one character); a ``filename`` that is
-    valid UTF-8 is read as UTF-8, as curl and browsers do (``résumé.pdf`` sent as UTF-8
-    is not ``rÃ©sumÃ©.pdf``).
+    The header arrives as the text its bytes mean: the HTTP driver reads it as UTF-8 when
+    its bytes are valid UTF-8, as curl and browsers do (``résumé.pdf`` sent as UTF-8 is
+    not ``rÃ©sumÃ©.pdf``), else latin-1.
     """
     if not header:
         return None, None
@@ -148,7 +147,7 @@ def _disposition_names(header: str | None) -> tuple[str | None, str | None]:
         if name.lower() != "filename":
             continue
         if isinstance(value, str):
-            plain = plain or field_text(value)
+            plain = plain or value
         elif star is None:  # an RFC 2231 form the pattern above does not take
             star = collapse_rfc2231_value(value, errors="replace")
     return _final_component(star), _final_component(plain)

@@ -14,15 +14,28 @@ import contextlib
 import fcntl
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from .._exceptions import LocalFileError
-from .._protocols.driver import Sink
 
 # One splice moves at most a pipe's capacity; 1 MiB is Linux's default pipe-max-size.
 _PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = 1031
 _SPLICE = hasattr(os, "splice")
+
+
+class Sink(Protocol):
+    """The file a body is copied into (the disk's PartFile)."""
+
+    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
+        """Write ``chunks`` back to back at ``offset``."""
+
+    def fileno(self) -> int:
+        """The descriptor, for bodies that move bytes in directly (splice)."""
+
+    def written(self, offset: int, nbytes: int) -> None:
+        """Note ``nbytes`` a body moved in at ``offset`` through ``fileno``."""
 
 
 class SocketReader:

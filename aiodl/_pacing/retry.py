@@ -7,8 +7,6 @@ random number, so every decision is reproducible in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 # 4xx are the client's fault and do not change on retry, except these three.
 _RETRYABLE_CLIENT_STATUS = frozenset({408, 425, 429})
@@ -21,28 +19,6 @@ def is_retryable_status(status: int) -> bool:
     if status in _RETRYABLE_CLIENT_STATUS:
         return True
     return status >= 500 and status not in _PERMANENT_SERVER_STATUS
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
-
-    Returns None for a missing or malformed value, and 0.0 for a date in the past.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    try:
-        return max(0.0, (when - now).total_seconds())
-    except OverflowError:
-        return None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,22 @@
 """The one small interface every protocol driver (HTTP, FTP) implements.
 
-The engine knows nothing of protocols: it asks a driver to ``open`` a byte range of a
-endpoint and reads the returned ``Body`` until the range is done. Drivers translate their
-library's errors into the aiodl exception tree, so the engine's retry logic is shared.
+Pure values and interfaces, no I/O. The run knows nothing of protocols: it asks a driver
+to ``open`` a byte range of an endpoint and reads the returned ``Body`` until the range
+is done. Drivers translate their library's errors into the aiodl exception tree, so the
+run's retry logic is shared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .._digests import Checksum
-from .ftp.listing import Listing
+from .entries import Listing
+
+if TYPE_CHECKING:
+    from .._network.sockcopy import Sink
 
 
 @dataclass(frozen=True)
@@ -56,19 +60,6 @@ class RangeIgnored(Exception):
 
     Never escapes the engine: it switches the file to one stream from byte 0.
     """
-
-
-class Sink(Protocol):
-    """The file a body is copied into (the writer's PartFile)."""
-
-    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
-        """Write ``chunks`` back to back at ``offset``."""
-
-    def fileno(self) -> int:
-        """The descriptor, for bodies that move bytes in directly (splice)."""
-
-    def written(self, offset: int, nbytes: int) -> None:
-        """Note ``nbytes`` a body moved in at ``offset`` through ``fileno``."""
 
 
 class Body(Protocol):

@@ -25,8 +25,8 @@ import aiodl
 from aiodl._config import Config
 from aiodl._core.engine import Engine
 from aiodl._protocols.driver import Body, Endpoint, RemoteFile
+from aiodl._protocols.entries import Listing
 from aiodl._protocols.ftp.driver import FTPDriver
-from aiodl._protocols.ftp.listing import Listing
 from aiodl._protocols.http.driver import HTTPDriver
 from tests.conftest import random_bytes, write_tree
 from tests.servers.ftp import RunningFTP

@@ -25,8 +25,8 @@ from ..._exceptions import (
     map_exceptions,
 )
 from ..._network.connect import failure
-from ..._network.sockcopy import SocketReader
-from ..driver import RangeIgnored, RemoteFile, Sink
+from ..._network.sockcopy import Sink, SocketReader
+from ..driver import RangeIgnored, RemoteFile
 from .control import Control, ReplyError
 from .wire import PERMANENT
 

@@ -32,10 +32,11 @@ from ..._network.connect import Connector
 from ..._network.sockcopy import SocketReader, connect
 from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
+from ..entries import Listing
 from .connection import Connection, FTPBody, LoginKey, translated
 from .control import Control, ReplyError
 from .folders import RemoteFolders
-from .listing import Listing, parse_mlst, parse_modify
+from .listing import parse_mlst, parse_modify
 from .wire import (
     Target,
     is_connection_limit,

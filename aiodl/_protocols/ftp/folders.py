@@ -18,9 +18,10 @@ from ..._credentials import mask_url
 from ..._exceptions import FTPError
 from ..._network.sockcopy import SocketReader
 from ..._network.turns import Turns
+from ..entries import Entry, Listing
 from .connection import Connection
 from .control import Control, ReplyError
-from .listing import Entry, Listing, ListingLines, parse_list, parse_mlsd, parse_nlst
+from .listing import ListingLines, parse_list, parse_mlsd, parse_nlst
 from .wire import Reply, is_unsupported, parse_pwd
 
 T = TypeVar("T")

@@ -29,11 +29,10 @@ from ..._exceptions import (
     IntegrityError,
 )
 from ..._network.connect import Connector
-from ..._pacing.retry import parse_retry_after
 from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
 from .plain import RawPool, translated
-from .rules import parse_content_range, range_header, range_matches, redirect_url
+from .rules import parse_content_range, parse_retry_after, range_header, range_matches, redirect_url
 from .wire import Framing, content_length, field_text
 
 if TYPE_CHECKING:
@@ -206,7 +205,7 @@ def _describe(
         digest=server_digest(headers, whole_file=whole),
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
-        disposition=headers.get("Content-Disposition"),
+        disposition=_text_or_none(headers.get("Content-Disposition")),
         unframed=size is None and response.framing[0] == "close",
     )
     if known is not None:
@@ -254,3 +253,8 @@ def _check_same_version(known: RemoteFile, seen: RemoteFile) -> None:
     ):
         if old is not None and new is not None and old != new:
             raise FileChangedError(f"file changed on the server ({label} {old} -> {new})")
+
+
+def _text_or_none(value: str | None) -> str | None:
+    """A header value as the text its bytes mean (``field_text``), when present."""
+    return None if value is None else field_text(value)

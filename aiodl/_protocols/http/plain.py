@@ -21,10 +21,10 @@ from multidict import CIMultiDictProxy
 from ..._credentials import mask_url
 from ..._exceptions import ErrorTable, TransferError, map_exceptions
 from ..._network.connect import Connector, failure
-from ..._network.sockcopy import SocketReader
+from ..._network.sockcopy import Sink, SocketReader
 from ..._network.turns import Turns
 from ..._urls import authority
-from ..driver import RemoteFile, Sink
+from ..driver import RemoteFile
 from .wire import (
     ChunkedDecoder,
     Framing,

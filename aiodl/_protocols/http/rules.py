@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from ..._credentials import mask_url
@@ -79,3 +81,25 @@ def redirect_url(current: str, location: str) -> str:
     if problem is not None:
         raise DownloadError(f"refusing redirect to {mask_url(target)}: {problem}")
     return target
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date).
+
+    Returns None for a missing or malformed value, and 0.0 for a date in the past.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        return max(0.0, (when - now).total_seconds())
+    except OverflowError:
+        return None

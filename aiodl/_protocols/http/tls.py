@@ -32,8 +32,9 @@ from ..._exceptions import (
     map_exceptions,
 )
 from ..._network.connect import failure
+from ..._network.sockcopy import Sink
 from ..._urls import Resolve, url_authority
-from ..driver import RemoteFile, Sink
+from ..driver import RemoteFile
 from .wire import (
     MAX_FIELDS,
     MAX_HEAD,
