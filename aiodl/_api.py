@@ -92,7 +92,10 @@ async def _run(
     sources: Sources, dest: str | os.PathLike[str], settings: Config, deliver: Deliver
 ) -> None:
     _refuse_lone_url(sources)
-    from ._core.drivers import Drivers  # the run, loaded when one runs: import aiodl stays light
+    # The run is loaded when one runs (import aiodl stays light), off the loop.
+    from ._core.drivers import Drivers, load_off_loop
+
+    await load_off_loop("aiodl._core.engine")
     from ._core.engine import Engine, default_dest
 
     folder = default_dest(dest)

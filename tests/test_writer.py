@@ -174,13 +174,13 @@ async def test_durable_ranges_are_reported_after_the_flush(folders: Folders) -> 
     """The journal may only hear of bytes written before a finished fdatasync."""
     part = part_in(folders, sync_every=4)
     part.open(100)
-    reported: list[list[tuple[int, int]]] = []
-    part.on_durable = lambda ranges: reported.append(list(ranges))
+    reported: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]] = []
+    part.on_checkpoint = lambda durable, written: reported.append((list(durable), list(written)))
     part.write(10, [b"abcd"])  # 4 bytes due: a flush starts in a thread
     part.write(50, [b"ef"])  # written while that flush runs: not part of it
     await part.settle()
     await asyncio.sleep(0)  # the done-callback runs on the loop
-    assert reported == [[(10, 14)]]
+    assert reported == [([(10, 14)], [(10, 14), (50, 52)])]  # durable, written
     part.discard()
 
 

@@ -8,5 +8,6 @@ bytes over segments and mirrors (``pump`` copies one body, ``planner`` cuts segm
 the protocol drivers a run needs, and is the only module here that names a protocol.
 
 May import: aiodl._config, aiodl._credentials, aiodl._digests, aiodl._disk,
-aiodl._exceptions, aiodl._models, aiodl._pacing, aiodl._protocols, aiodl._urls
+aiodl._exceptions, aiodl._models, aiodl._network (turns), aiodl._pacing, aiodl._protocols,
+aiodl._urls
 """

@@ -281,7 +281,7 @@ class FileDownload:
         job, context = self._job, self._context
         assert job.path is not None
         if info.ranged and info.size is not None and self._config.sync:
-            part.on_durable = partial(self._save, info)
+            part.on_checkpoint = partial(self._save, info)
         try:
             context.events.report(
                 Started(job.number, job.url, job.path, info.size, part.reused.total)
@@ -363,11 +363,12 @@ class FileDownload:
             gaps=gaps,
         )
 
-    def _save(self, info: RemoteFile, durable: RangeSet) -> None:
-        """Journal the ranges now safely on disk (called after each background flush)."""
+    def _save(self, info: RemoteFile, durable: RangeSet, written: RangeSet) -> None:
+        """Journal the ranges safely on disk and those written (after each background
+        flush, and a few times a second as bytes arrive)."""
         assert self._job.path is not None
         path = self._relative(self._job.path)
-        self._context.journal.save(Checkpoint.of(path, self._job.url, info, durable))
+        self._context.journal.save(Checkpoint.of(path, self._job.url, info, durable, written))
         self._journaled = True
 
     def _abandon(self, part: PartFile, error: BaseException) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import sys
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from .._config import Config
 from .._credentials import Login, Logins
@@ -20,6 +23,11 @@ class Drivers(Mapping[str, Driver]):
     and a run of HTTP URLs never touches aioftp."""
 
     SCHEMES = ("http", "https", "ftp")
+    MODULES: ClassVar[dict[str, str]] = {
+        "http": "aiodl._protocols.http.driver",
+        "https": "aiodl._protocols.http.driver",
+        "ftp": "aiodl._protocols.ftp.driver",
+    }
 
     def __init__(self, settings: Config, logins: Logins) -> None:
         self._settings = settings
@@ -52,6 +60,12 @@ class Drivers(Mapping[str, Driver]):
             return self._ftp
         raise KeyError(scheme)
 
+    async def load(self, scheme: str) -> None:
+        """Import the driver of ``scheme`` off the loop, before its first URL needs it."""
+        name = self.MODULES.get(scheme)
+        if name is not None:
+            await load_off_loop(name)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.SCHEMES)
 
@@ -68,3 +82,12 @@ class Drivers(Mapping[str, Driver]):
 def _basic(settings: Config) -> Login | None:
     """FTP logins take ``auth=(user, password)``; header credentials are HTTP-only."""
     return settings.auth if isinstance(settings.auth, tuple) else None
+
+
+async def load_off_loop(name: str) -> None:
+    """Import module ``name`` in a worker thread if it is not loaded yet: importing runs
+    tens of milliseconds of code, which on the caller's loop would hold every transfer
+    and the caller's own tasks (in a thread, the loop still gets the interpreter every
+    few milliseconds)."""
+    if name not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, name)

@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
-from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -46,6 +45,7 @@ from .._protocols.entries import Listing
 from .._urls import is_tree_url, url_problem
 from .context import RunContext
 from .download import FileDownload
+from .drivers import Drivers
 from .events import log_traceback
 from .job import Job
 from .treewalk import Folder, Found, Refused, TreeWalk
@@ -109,10 +109,14 @@ class Engine:
             raise first_failure(failures) from None
         finally:
             self.context.folders.close()
-            self.context.journal.close()
             if self.ledger is not None:
                 self.ledger.close()
-            await self._blocking(partial(sync_folders, self.context.synced_folders))
+            await self._blocking(self._close_disk)
+
+    def _close_disk(self) -> None:
+        """Write the journal's last rows and sync the folders renamed into. Blocking."""
+        self.context.journal.close()
+        sync_folders(self.context.synced_folders)
 
     async def _jobs(self, request: Request) -> AsyncIterator[Job]:
         """The jobs of one source: itself, or every file of the folder it names."""
@@ -120,7 +124,10 @@ class Engine:
         if invalid is not None:
             yield Job(request, mask_url(request.url), refused=invalid)
             return
-        driver = self._drivers.get(urlsplit(request.url).scheme.lower())
+        scheme = urlsplit(request.url).scheme.lower()
+        if isinstance(self._drivers, Drivers):
+            await self._drivers.load(scheme)
+        driver = self._drivers.get(scheme)
         if not (is_tree_url(request.url) and isinstance(driver, TreeDriver)):
             yield Job(request, mask_url(request.url))
             return

@@ -3,7 +3,8 @@
 At most ~1 MiB a call (a throttle's share when one holds the run back): few syscalls,
 little memory, frequent progress. A body of unknown length is stopped one byte past its
 cap (the declared size or ``max_size``): enough to know it is too large, never enough to
-fill the disk. The speed floor (``min_speed``) is measured here too, unless a throttle
+fill the disk. The loop gets its turn every few MiB or milliseconds (``Turns``), whatever
+the protocol. The speed floor (``min_speed``) is measured here too, unless a throttle
 holds the connection back on purpose.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from .._credentials import mask_url
 from .._disk.partfile import PartFile
 from .._exceptions import IntegrityError, TransferError
+from .._network.turns import Turns
 from .._pacing.bucket import Throttle
 from .._pacing.speed import SpeedFloor
 from .._protocols.driver import Body
@@ -48,12 +50,14 @@ async def pump(
         if throttles or not min_speed
         else SpeedFloor(min_speed, time.monotonic(), mask_url(url))
     )
+    turns, got = Turns(), 0  # data always ready never makes a read wait: yield now and then
     while segment.pos < segment.end:
         limit = min(segment.end - segment.pos, chunk)
         if cap is not None:  # one byte past the cap is enough to know
             limit = min(limit, cap[0] + 1 - segment.pos)
             if limit <= 0:
                 raise IntegrityError(f"the body is larger than {cap[1]}")
+        await turns.give(got)  # before the copy: a spent pass of the loop waits first
         got = await body.copy_to(part, segment.pos, limit)
         if not got:
             break

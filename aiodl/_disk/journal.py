@@ -6,10 +6,16 @@ create and delete 20,000 sidecars next to the user's files; one database batches
 writes, survives a crash by itself (WAL), and is one thing to delete to forget
 everything. Downloaded names never start with a dot, so ``.aiodl`` cannot collide.
 
-A file gets a row only once some of its bytes are durable: the writer calls ``save``
-after each background ``fdatasync`` with the ranges written before that flush began, so
-the journal may lag the file but never claims bytes the file does not hold (pwrite ->
-fdatasync -> journal commit). The row goes when the file is installed or thrown away.
+A row holds two sets of ranges. ``ranges`` are durable: saved after each background
+``fdatasync`` with what was written before that flush began (pwrite -> fdatasync ->
+journal commit), so they survive a power cut. ``written`` are the ranges whose writes
+have returned, saved a few times a second without waiting for a flush: after a killed
+process they are in the page cache, so they are trusted when the machine has not
+restarted since (the row's ``boot`` is this boot's id), and otherwise only ``ranges``
+are. The journal may lag the file but never claims bytes it does not hold. Commits run
+in a worker thread (``rowwriter``), never on the loop. The row goes when the file is
+installed or thrown away.
+
 Rows are read once, when the run starts, so a run with nothing to resume never opens
 the database, and one that has something costs a dictionary lookup per file. A journal
 left without rows at the end of a run is removed, and ``.aiodl`` with it when nothing
@@ -39,6 +45,7 @@ from typing import TYPE_CHECKING, Protocol
 from .._exceptions import UnsafePathError
 from .names import sanitize_relative
 from .ranges import RangeSet
+from .rowwriter import RowWriter
 
 if TYPE_CHECKING:
     import sqlite3
@@ -50,7 +57,8 @@ _FILES = (NAME, f"{NAME}-wal", f"{NAME}-shm")  # what SQLite makes of it (WAL mo
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _BY_FD = os.path.isdir("/proc/self/fd")
 _WHY: dict[int | None, str] = {errno.ELOOP: "it is a symlink", errno.ENOTDIR: "it is not a folder"}
-_VERSION = 1
+_VERSION = 2
+_BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,      -- the target, relative to the destination folder
@@ -60,7 +68,9 @@ CREATE TABLE IF NOT EXISTS files (
     last_modified TEXT,
     modified REAL,              -- FTP: the time MLSD/MLST/MDTM gave
     ranges TEXT NOT NULL,       -- JSON [[start, end], ...] durably written
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    written TEXT,               -- JSON ranges written (in the page cache) during boot
+    boot TEXT                   -- the boot id when written was recorded
 );
 CREATE INDEX IF NOT EXISTS files_url ON files (url);
 """
@@ -93,6 +103,7 @@ class Checkpoint:
     last_modified: str | None
     modified: float | None
     ranges: RangeSet
+    written: RangeSet | None = None  # also in the page cache (a superset of ranges)
 
     def matches(self, info: Version) -> bool:
         """Whether ``info`` can be the same version (no validator disagrees)."""
@@ -105,23 +116,43 @@ class Checkpoint:
         return all(old is None or new is None or old == new for old, new in pairs)
 
     @classmethod
-    def of(cls, path: str, url: str, info: Version, ranges: RangeSet) -> Checkpoint:
+    def of(
+        cls,
+        path: str,
+        url: str,
+        info: Version,
+        ranges: RangeSet,
+        written: RangeSet | None = None,
+    ) -> Checkpoint:
         assert info.size is not None
         return cls(
-            path, url, info.size, info.etag, info.last_modified, info.modified, ranges.copy()
-        )
+            path, url, info.size, info.etag, info.last_modified, info.modified,
+            ranges.copy(), None if written is None else written.copy(),
+        )  # fmt: skip
+
+
+def boot_id() -> str:
+    """This boot's id (Linux), or "" where there is none: then written ranges are never
+    trusted after the process ends, only durable ones."""
+    try:
+        with open(_BOOT_ID, encoding="ascii") as file:
+            return file.read().strip()
+    except OSError:
+        return ""
 
 
 class Journal:
     """The journal of one destination folder; opened lazily, closed by ``close``."""
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, boot: str | None = None) -> None:
+        self._boot = boot_id() if boot is None else boot
         self._folder = dest / FOLDER
         self._fd = -1  # the folder's descriptor, once checked
         self._refused = False
         self._db: sqlite3.Connection | None = None
         self._by_url: dict[str, Checkpoint] = {}
         self._url_of: dict[str, str] = {}  # path -> url
+        self._rows = RowWriter(self._connect)
         if self._open_folder(create=False) and self._has_file():
             self._load()
 
@@ -175,13 +206,15 @@ class Journal:
         if db is None:
             return
         for row in db.execute(
-            "SELECT path, url, size, etag, last_modified, modified, ranges FROM files"
+            "SELECT path, url, size, etag, last_modified, modified, ranges, written, boot "
+            "FROM files"
         ):
             with contextlib.suppress(ValueError, UnsafePathError):  # a lost resume only
-                path, url, size, etag, last_modified, modified, ranges = row
+                path, url, size, etag, last_modified, modified, ranges, written, boot = row
                 _check_path(path)
+                trusted = written if written and self._boot and boot == self._boot else ranges
                 checkpoint = Checkpoint(
-                    path, url, size, etag, last_modified, modified, RangeSet.from_json(ranges)
+                    path, url, size, etag, last_modified, modified, RangeSet.from_json(trusted)
                 )
                 self._by_url[checkpoint.url] = checkpoint
                 self._url_of[checkpoint.path] = checkpoint.url
@@ -194,16 +227,15 @@ class Journal:
             if not self._open_folder(create=True):
                 return None
             where = f"/proc/self/fd/{self._fd}/{NAME}" if _BY_FD else self._folder / NAME
-            db = sqlite3.connect(where, timeout=10, isolation_level=None)
+            # Opened here or in the row writer's thread, used by one at a time.
+            db = sqlite3.connect(where, timeout=10, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk when it returns. NORMAL syncs the WAL only at its
             # checkpoints, so a power cut lost every row and a rerun began at byte 0 (a
             # loop-mounted disk image copied after SIGKILL showed it). A row is written
             # once a second at most per file, after an fdatasync anyway.
             db.execute("PRAGMA synchronous=FULL")
-            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
-                db.executescript("DROP TABLE IF EXISTS files;" + _SCHEMA)
-                db.execute(f"PRAGMA user_version = {_VERSION}")
+            _upgrade(db)
             self._db = db
         return self._db
 
@@ -219,12 +251,13 @@ class Journal:
         return checkpoint
 
     def save(self, checkpoint: Checkpoint) -> None:
-        """Record (or replace) the durable ranges of a file (nothing, with no journal)."""
-        db = self._connect()
-        if db is None:
+        """Record (or replace) what is on disk of a file; committed in the background
+        (nothing, with no journal)."""
+        if not self._open_folder(create=True):  # a few calls, once a run
             return
-        db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        written = checkpoint.written
+        self._rows.put(
+            checkpoint.path,
             (
                 checkpoint.path,
                 checkpoint.url,
@@ -234,10 +267,14 @@ class Journal:
                 checkpoint.modified,
                 checkpoint.ranges.to_json(),
                 time.time(),
+                None if written is None else written.to_json(),
+                self._boot if written is not None else None,
             ),
         )
         self.forget(checkpoint.path, keep_row=True)
-        self._by_url[checkpoint.url] = replace(checkpoint, ranges=checkpoint.ranges.copy())
+        # This process wrote them: what it wrote is on disk for itself, flushed or not.
+        trusted = checkpoint.ranges if written is None else written
+        self._by_url[checkpoint.url] = replace(checkpoint, ranges=trusted.copy(), written=None)
         self._url_of[checkpoint.path] = checkpoint.url
 
     def forget(self, path: str, *, keep_row: bool = False) -> None:
@@ -247,13 +284,16 @@ class Journal:
             return
         if url in self._by_url and self._by_url[url].path == path:
             del self._by_url[url]
-        db = None if keep_row else self._connect()
-        if db is not None:
-            db.execute("DELETE FROM files WHERE path = ?", (path,))
+        if not keep_row:
+            self._rows.delete(path)
 
     def close(self) -> None:
         """Close the database; one without rows is removed, with ``.aiodl`` if that is
-        left empty (never anything else in it, and never through a symlink)."""
+        left empty (never anything else in it, and never through a symlink). Blocking:
+        pending rows are written first."""
+        self._rows.close()
+        if self._rows.error is not None:
+            log.warning("the resume journal could not be written: %s", self._rows.error)
         if self._db is not None:
             empty = self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM files)").fetchone()[0]
             self._db.close()  # the last connection: SQLite removes its -wal and -shm
@@ -274,3 +314,16 @@ def _check_path(path: object) -> None:
     form ``sanitize_relative`` gives (no ``..``, nothing absolute)."""
     if not isinstance(path, str) or sanitize_relative(path).as_posix() != path:
         raise ValueError(f"journal path {path!r} is not a sanitised one")
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Make the table this version's: version 1 lacked ``written`` and ``boot``."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version == _VERSION:
+        return
+    if version == 1:
+        db.execute("ALTER TABLE files ADD COLUMN written TEXT")
+        db.execute("ALTER TABLE files ADD COLUMN boot TEXT")
+    else:
+        db.executescript("DROP TABLE IF EXISTS files;" + _SCHEMA)
+    db.execute(f"PRAGMA user_version = {_VERSION}")

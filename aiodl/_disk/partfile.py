@@ -37,6 +37,9 @@ _REOPEN = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 # A download that has run this long since its last flush is flushed (and journaled) even
 # when it is slow: a crash loses at most about this much time of a slow link's work.
 CHECKPOINT_SECONDS = 1.0
+# What has been written (flushed or not) is told this often: a killed process's rerun
+# on the same boot resumes from there, losing at most this long of a fast link's work.
+WRITTEN_SECONDS = 0.25
 # pwritev takes at most IOV_MAX buffers per call.
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 
@@ -123,8 +126,9 @@ class PartFile:
     With ``sync_every`` set, an ``fdatasync`` starts in a worker thread every that many
     written bytes or every ``CHECKPOINT_SECONDS``, whichever comes first: the disk flushes
     while the network delivers, the final flush has only the tail left, and after each
-    flush ``on_durable`` learns which ranges are now safely on disk (the ranges written
-    before the flush began), for the resume journal.
+    flush, and every ``WRITTEN_SECONDS`` of writing, ``on_checkpoint(durable, written)``
+    learns which ranges are safely on disk (written before the last flush began) and
+    which have been written at all, for the resume journal.
     """
 
     def __init__(self, folder: Folder, name: str, sync_every: int | None = None) -> None:
@@ -133,7 +137,7 @@ class PartFile:
         self._part = part_name(name)
         self.target = folder.path / name
         self.path = folder.path / self._part
-        self.on_durable: Callable[[RangeSet], None] | None = None
+        self.on_checkpoint: Callable[[RangeSet, RangeSet], None] | None = None
         self.reused = RangeSet()
         self._fd = -1
         self._inode: tuple[int, int] | None = None
@@ -141,6 +145,8 @@ class PartFile:
         self._unsynced = 0
         self._synced_at = time.monotonic()
         self._written = RangeSet()
+        self._durable = RangeSet()
+        self._noted_at = self._synced_at
         self._syncing: asyncio.Future[None] | None = None
 
     def open(self, size: int | None, *, keep: RangeSet | None = None) -> None:
@@ -233,11 +239,14 @@ class PartFile:
         """Note ``nbytes`` written at ``offset``; start a flush when one is due."""
         self._written.add(offset, offset + nbytes)
         self._unsynced += nbytes
-        if self._sync_every and (
-            self._unsynced >= self._sync_every
-            or time.monotonic() - self._synced_at >= CHECKPOINT_SECONDS
-        ):
+        if not self._sync_every:
+            return
+        now = time.monotonic()
+        if self._unsynced >= self._sync_every or now - self._synced_at >= CHECKPOINT_SECONDS:
             self._start_sync()
+        if self.on_checkpoint is not None and now - self._noted_at >= WRITTEN_SECONDS:
+            self._noted_at = now
+            self.on_checkpoint(self._durable, self._written)
 
     def restart(self) -> None:
         """The file is being fetched again from byte 0 (same version): nothing is reused,
@@ -258,8 +267,11 @@ class PartFile:
         self._syncing.add_done_callback(lambda done: self._flushed(done, durable))
 
     def _flushed(self, done: asyncio.Future[None], durable: RangeSet) -> None:
-        if not done.cancelled() and done.exception() is None and self.on_durable is not None:
-            self.on_durable(durable)
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._durable = durable
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(durable, self._written)
 
     async def settle(self) -> None:
         """Wait for a background flush; re-raises its error (a write-back error is reported

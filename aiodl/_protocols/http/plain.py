@@ -130,7 +130,6 @@ class RawBody:
             else:
                 wanted = limit if self._left is None else min(limit, self._left)
                 moved = await self._reader.copy_to(sink, offset, wanted)
-                await self._turns.give(moved)
         if self._left is not None:
             self._left -= moved
         return moved
