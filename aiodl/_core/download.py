@@ -66,6 +66,7 @@ class FileDownload:
         self._verified = False  # a digest confirmed the bytes
         self._claims: dict[Path, Claim] = {}  # targets this file took
         self._expected = Expected(job.request, context.sums, self._config.checksums)
+        self._relative_to: tuple[Path | None, str] = (None, "")
 
     async def run(self) -> Result:
         self._slot = self._context.hosts.slot(self._endpoint.url)
@@ -384,7 +385,10 @@ class FileDownload:
             self._journaled = False
 
     def _relative(self, path: Path) -> str:
-        return path.relative_to(self._context.dest).as_posix()
+        """``path`` below dest, as text (remembered: asked several times a file)."""
+        if self._relative_to[0] != path:
+            self._relative_to = (path, path.relative_to(self._context.dest).as_posix())
+        return self._relative_to[1]
 
 
 def _as_remote(checkpoint: Checkpoint, url: str) -> RemoteFile:
