@@ -63,7 +63,10 @@ class Tool:
 
 def expand(template: str, job: Job | None) -> list[str]:
     """Fill a command template; see Tool."""
-    lists = {"{py}": [PY], "{parfive}": PARFIVE, "{urls}": job.urls if job else []}
+    lists = {
+        "{py}": [PY], "{parfive}": PARFIVE, "{urls}": job.urls if job else [],
+        "{stallwatch}": [str(REPO / "benchmarks" / "stallwatch.py")],
+    }  # fmt: skip
     fields: dict[str, object] = {} if job is None else {
         "out": job.out, "urls_file": job.urls_file, "cfg": job.curl_config, "mib": job.mib,
         "url": job.urls[0], "py": PY,
@@ -74,7 +77,9 @@ def expand(template: str, job: Job | None) -> list[str]:
     return argv
 
 
-_AIODL = "{py} -m aiodl --no-progress -q"
+# aiodl runs under stallwatch.py: the command itself, with a ticker on its loop (the
+# table's stall columns); the version probe runs the command plainly.
+_AIODL = "{py} {stallwatch} --no-progress -q"
 _PROBE_AIODL = "{py} -m aiodl --version"
 # W1 and W3 fetch the same file, over HTTP and FTP, with the same command lines.
 _AIODL_BIG = f"{_AIODL} -s 8 -j 8 --per-host 8 -d {{out}} {{urls}}"

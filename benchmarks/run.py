@@ -102,6 +102,8 @@ class Run:
     status: str
     detail: str
     utc: str
+    stall_worst_ms: float | None = None  # aiodl rows: how late a 5 ms ticker on its loop woke
+    stall_p99_ms: float | None = None
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -275,6 +277,7 @@ def timed(
     cwd: Path,
     rss_file: Path,
     timeout: float,
+    env: dict[str, str] = ENV,
 ) -> tuple[float, int, int | None, str]:
     """Wall time, exit code, peak RSS (KiB, from GNU time) and stderr tail of one command.
 
@@ -286,7 +289,7 @@ def timed(
     proc = subprocess.Popen(
         cmd,
         cwd=cwd,
-        env=ENV,
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -341,7 +344,11 @@ def run_one(
     out.mkdir()
     job = Job(out, urls, wl.urls_file, wl.curl_config, wl.size // _data.MIB)
     utc = datetime.now(UTC).isoformat(timespec="seconds")
-    seconds, rc, rss, err = timed(tool.argv(job), out, parent / "time.txt", args.timeout)
+    stalls = parent / "stalls.json"  # written by benchmarks/stallwatch.py (aiodl rows)
+    stalls.unlink(missing_ok=True)
+    env = {**ENV, "AIODL_STALLS": str(stalls)}
+    seconds, rc, rss, err = timed(tool.argv(job), out, parent / "time.txt", args.timeout, env)
+    stall = json.loads(stalls.read_text()) if stalls.exists() else {}
     if rc != 0:
         status, detail = "FAILED", f"exit {rc}: {' | '.join(err.strip().splitlines()[-3:])}"
     elif not tool.verify:
@@ -349,7 +356,10 @@ def run_one(
     else:
         problem = _data.verify(out, wl.sources)
         status, detail = ("FAILED", problem) if problem else ("ok", "")
-    return Run(wl.key, tool.key, rep, round(seconds, 4), rss, rc, status, detail, utc)
+    return Run(
+        wl.key, tool.key, rep, round(seconds, 4), rss, rc, status, detail, utc,
+        stall.get("worst_ms"), stall.get("p99_ms"),
+    )  # fmt: skip
 
 
 def run_all(
@@ -396,6 +406,12 @@ def _peak_mib(runs: list[Run]) -> float | None:
     return kib and kib / 1024
 
 
+def _stall(runs: list[Run], field: str) -> str:
+    """The highest of the runs' stall figures (ms); '-' for tools not run on our loop."""
+    values = [getattr(r, field) for r in runs if getattr(r, field) is not None]
+    return f"{max(values):.1f}" if values else "-"
+
+
 def _num(x: float | None, digits: int = 2) -> str:
     """A table number, or '-' when there is none (all runs failed, RSS not reported)."""
     return "-" if x is None else f"{x:.{digits}f}"
@@ -412,8 +428,8 @@ def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[
     rows = [
         *head,
         f"| tool | median s | {' | '.join(f'ratio to {ref}' for ref in wl.refs)} "
-        "| peak RSS MiB | ok |",
-        f"|---|---:|{'---:|' * len(refs)}---:|---|",
+        "| peak RSS MiB | worst stall ms | p99 stall ms | ok |",
+        f"|---|---:|{'---:|' * len(refs)}---:|---:|---:|---|",
     ]
     for tool, ver in tools.items():
         if tool.workload != wl.key:
@@ -421,13 +437,14 @@ def table(wl: Workload, tools: dict[Tool, str | None], runs: list[Run]) -> list[
         its = [r for r in mine if r.tool == tool.key]
         if ver is None or not its:
             state = "not installed" if ver is None else "no runs"
-            rows.append(f"| {tool.label} | {state} |{' |' * (len(refs) + 2)}")
+            rows.append(f"| {tool.label} | {state} |{' |' * (len(refs) + 4)}")
             continue
         med = _median(its)
         ratios = [f"{med / ref:.2f}" if med is not None and ref else "-" for ref in refs]
         rows.append(
             f"| {tool.label} | {_num(med)} | {' | '.join(ratios)} "
-            f"| {_num(_peak_mib(its), 1)} | {_ok_cell(its)} |"
+            f"| {_num(_peak_mib(its), 1)} | {_stall(its, 'stall_worst_ms')} "
+            f"| {_stall(its, 'stall_p99_ms')} | {_ok_cell(its)} |"
         )
     return [*rows, ""]
 
