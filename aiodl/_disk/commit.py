@@ -2,9 +2,8 @@
 
 Every file must be on disk before its rename, or a power cut could leave a short file at
 the final path. One ``fsync`` per file is one device flush per file; ``syncfs`` writes
-every dirty page of the file system and flushes the device once. Measured on this VM's
-ext4 with 64 KiB files: fsync 150 us per file, one syncfs for 16 files 48 us per file,
-for 64 files 38 us. Files that finish while a group is being flushed form the next group,
+every dirty page of the file system and flushes the device once (the figures are in
+docs/design.md, "Writing"). Files that finish while a group is being flushed form the next group,
 so groups grow with the rate files finish at, and a lone file still gets a plain fsync.
 
 A flush runs to its end even when the task awaiting it is cancelled: its worker thread

@@ -1,9 +1,8 @@
 """Moving a socket's bytes into a file at an offset, without copying them through Python.
 
 On Linux ``os.splice`` moves them socket -> pipe -> file inside the kernel; elsewhere they
-are received into one reusable buffer and written with ``os.pwrite``. Measured on 1 GiB
-over 8 loopback FTP connections: asyncio streams 1.1 s, recv_into + pwrite 0.40-0.51 s,
-splice 0.29-0.31 s. The socket is a plain non-blocking socket on the caller's event loop;
+are received into one reusable buffer and written with ``os.pwrite`` (the measurements
+that chose this are in docs/design.md, "Writing"). The socket is a plain non-blocking socket on the caller's event loop;
 waiting for data uses ``add_reader``, bounded by ``timeout``.
 """
 
