@@ -128,6 +128,26 @@ TOOLS = [
 ]  # fmt: skip
 
 
+def baseline_rows(tools: list[Tool], checkout: Path) -> list[Tool]:
+    """For each aiodl row, the same command run from ``checkout`` (an earlier aiodl, found
+    first on PYTHONPATH), labelled with its commit: before/after figures from one run."""
+    rev = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip() or checkout.name  # fmt: skip
+    return [
+        replace(
+            t,
+            key="aiodl-baseline",
+            label=f"aiodl {rev} (baseline)",
+            cmd=f"env PYTHONPATH={shlex.quote(str(checkout.resolve()))} {t.cmd}",
+            probe=f"env PYTHONPATH={shlex.quote(str(checkout.resolve()))} {t.probe}",
+        )
+        for t in tools
+        if t.key == "aiodl"
+    ]
+
+
 def _rerun(workload: str, base: str, keys: tuple[str, ...]) -> list[Tool]:
     """The rows of `base`, same labels and command lines, for `workload`: W5 scales W1 and W2 up,
     so only the files may change between a W5 figure and the one it is read against."""

@@ -124,6 +124,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--tools", default=",".join(keys), help=f"subset of {','.join(keys)}")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier aiodl: its rows run beside today's in the same run",
+    )
     add_save_flags(p, "peers")
     p.add_argument(
         "--smoke",
@@ -583,6 +588,8 @@ def main(argv: list[str]) -> int:
     live = [w for w in workloads if not w.skip]
     keys = {w.key for w in live}
     picked = [t for t in _tools.TOOLS if t.key in args.tools and t.workload in keys]
+    if args.baseline:
+        picked += _tools.baseline_rows(picked, args.baseline)
     tools = {t: _tools.version(t) for t in picked}
     out_root(work)
     try:

@@ -52,7 +52,10 @@ class _WatchedPolicy(asyncio.DefaultEventLoopPolicy):
 
 
 def main() -> int:
-    from aiodl._cli.command import main as aiodl_main
+    try:
+        from aiodl._cli.command import main as aiodl_main
+    except ImportError:  # an aiodl from before the _cli package (a --baseline checkout)
+        from aiodl._cli import main as aiodl_main  # type: ignore[attr-defined,no-redef]
 
     ticker = _Ticker()
     asyncio.set_event_loop_policy(_WatchedPolicy(ticker))
