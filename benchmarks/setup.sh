@@ -4,6 +4,6 @@ set -euo pipefail
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        nginx-light vsftpd aria2 axel curl lftp wget time >/dev/null
+        nginx-light vsftpd aria2 axel curl lftp wget wget2 time >/dev/null
 fi
 .venv/bin/pip install --quiet parfive
