@@ -47,7 +47,8 @@ async def test_login_flow_with_netrc_and_a_cookie_jar(tmp_path: Path) -> None:
         assert all(h.get("Authorization") == login_auth for _, h in archive.seen["login"])
         assert all("Cookie" not in h for _, h in archive.seen["login"])  # none of its own
         [(_, elsewhere)] = archive.seen["other"]
-        assert "Authorization" not in elsewhere and "Cookie" not in elsewhere
+        assert "Authorization" not in elsewhere
+        assert "Cookie" not in elsewhere
         assert oct(jar.stat().st_mode & 0o777) == "0o600"
         assert "\tsession\t" in jar.read_text()
         for result in results:  # the session never shows in a Result
@@ -94,4 +95,5 @@ async def test_cli_cookie_flags_log_in_once_over_two_runs(tmp_path: Path) -> Non
         assert jar.read_text().startswith("# Netscape HTTP Cookie File")
         (tmp_path / "bad.txt").write_text("not a cookie file\n")
         code, _, err = await run_cli("-q", "-b", str(tmp_path / "bad.txt"), url)
-        assert code != 0 and "Netscape format" in err
+        assert code != 0
+        assert "Netscape format" in err
