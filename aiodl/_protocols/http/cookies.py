@@ -14,7 +14,6 @@ import copy
 import os
 import tempfile
 from collections.abc import MutableMapping
-from http.cookiejar import DefaultCookiePolicy, LoadError, MozillaCookieJar
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDictProxy
 
 if TYPE_CHECKING:
+    from http.cookiejar import MozillaCookieJar
     from urllib.request import Request
 
 # The attribute MozillaCookieJar writes as a ``#HttpOnly_`` line (``http.cookiejar``'s
@@ -34,18 +34,28 @@ class Cookies:
     """Cookies of one run, shared by all its files, segments and redirect hops."""
 
     def __init__(self) -> None:
-        # A cookie set without Domain goes back to its own host only, not to subdomains
-        # (RFC 6265 5.3; the stdlib's default is the old Netscape leniency).
-        policy = DefaultCookiePolicy(strict_ns_domain=DefaultCookiePolicy.DomainStrictNonDomain)
-        self._jar = MozillaCookieJar(policy=policy)
+        self._made: MozillaCookieJar | None = None  # made when the first cookie comes
+
+    @property
+    def _jar(self) -> MozillaCookieJar:
+        """The jar: ``http.cookiejar`` (with http.client and email, 15 ms) is imported
+        only by a run that meets a cookie."""
+        if self._made is None:
+            from http.cookiejar import DefaultCookiePolicy, MozillaCookieJar
+
+            # A cookie set without Domain goes back to its own host only, not to
+            # subdomains (RFC 6265 5.3; the stdlib's default is Netscape's leniency).
+            strict = DefaultCookiePolicy.DomainStrictNonDomain
+            self._made = MozillaCookieJar(policy=DefaultCookiePolicy(strict_ns_domain=strict))
+        return self._made
 
     def __len__(self) -> int:
-        return len(self._jar)
+        return 0 if self._made is None else len(self._made)
 
     def add_to(self, url: str, headers: MutableMapping[str, str]) -> None:
         """Put the cookies due to ``url`` in ``headers`` as ``Cookie`` (unless the caller
         set a Cookie header of its own)."""
-        if len(self._jar):  # an empty jar, the common case, costs nothing per request
+        if len(self):  # an empty jar, the common case, costs nothing per request
             self._jar.add_cookie_header(_Request.of(url, headers))
 
     def store(self, url: str, headers: CIMultiDictProxy[str]) -> None:
@@ -59,6 +69,8 @@ class Cookies:
         A missing or malformed file is an invalid option (ValueError). Session cookies
         (curl writes them with expiry 0) are kept; expired ones are dropped.
         """
+        from http.cookiejar import LoadError
+
         try:
             self._jar.load(os.fspath(path), ignore_discard=True, ignore_expires=True)
         except FileNotFoundError:
@@ -80,6 +92,8 @@ class Cookies:
         """Write every live cookie, session ones included (as curl does, expiry 0), to a
         Netscape cookie file readable by its owner only, atomically: a reader sees the
         old file or the new one, never half of one."""
+        from http.cookiejar import MozillaCookieJar
+
         self._jar.clear_expired_cookies()
         out = MozillaCookieJar()
         for cookie in self._jar:
