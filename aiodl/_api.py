@@ -109,7 +109,7 @@ async def _run(
         logins = netrc_logins(settings.netrc)
         drivers = Drivers(settings, logins)
         stack.push_async_callback(drivers.aclose)
-        await Engine(settings, folder, drivers, sums, logins).run(sources, deliver)
+        await Engine(settings, folder, drivers, sums).run(sources, deliver)
 
 
 def _refuse_lone_url(sources: object) -> None:

@@ -110,6 +110,17 @@ class Config:
         "Logins (HTTP basic, FTP) from ``~/.netrc`` (True) or a netrc file, for hosts whose "
         "URL carries none when ``auth`` is not given.",
     )
+    cookies: str | os.PathLike[str] | None = option(
+        None,
+        "A Netscape cookie file whose cookies the run starts with, as curl's -b FILE. "
+        "Whatever the source, a server's cookies go back only where the cookie rules let "
+        "them (host or domain, path, ``Secure``, expiry).",
+    )
+    cookie_jar: str | os.PathLike[str] | None = option(
+        None,
+        "A file the run's cookies are written to at its end, as curl's -c FILE. It is in "
+        "Netscape format, session cookies included, readable by its owner only.",
+    )
     checksums: str | os.PathLike[str] | None = option(
         None,
         "A SHA256SUMS-style file (a path or a URL) whose digests every file it lists must match.",
@@ -199,6 +210,10 @@ class Config:
             raise TypeError("checksums must be the path or URL of a SHA256SUMS-style file")
         if self.manifest is not None and not isinstance(self.manifest, str | os.PathLike):
             raise TypeError("manifest must be the path of a SQLite file")
+        for name in ("cookies", "cookie_jar"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str | os.PathLike):
+                raise TypeError(f"{name} must be the path of a Netscape cookie file")
         if not isinstance(self.netrc, bool | str | os.PathLike):
             raise TypeError("netrc must be True, False or the path of a netrc file")
         if self.resolve is not None and not callable(self.resolve):

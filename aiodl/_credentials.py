@@ -45,7 +45,8 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]*")
 def redirect_headers(
     headers: Mapping[str, str], credentials: Iterable[str], current: str, target: str
 ) -> dict[str, str]:
-    """The request headers that may follow a redirect from ``current`` to ``target``.
+    """The request headers given for ``current`` that may go to ``target``, a hop of its
+    redirect chain.
 
     Across origins, Authorization, Cookie and every header the caller marked as a credential
     (an API key header, say) are dropped: another host must not receive them.

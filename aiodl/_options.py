@@ -44,6 +44,8 @@ class Options(TypedDict, total=False):
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     netrc: bool | str | os.PathLike[str]
+    cookies: str | os.PathLike[str] | None
+    cookie_jar: str | os.PathLike[str] | None
     checksums: str | os.PathLike[str] | None
     rate_limit: float | None
     host_rate_limit: float | None

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="header NAME (-H) is a credential: never sent to another origin")  # fmt: skip
     add("--netrc", action="store_true", help="logins (HTTP basic, FTP) from ~/.netrc")
     add("--netrc-file", metavar="FILE", help="logins from FILE (netrc format)")
+    add("-b", "--cookie", metavar="FILE", **configured("cookies"))
+    add("-c", "--cookie-jar", metavar="FILE", **configured("cookie_jar"))
     add("--cacert", metavar="FILE", help="trust the CA certificates in FILE (PEM) for HTTPS")
     add("-k", "--insecure", action="store_true", help="do not check HTTPS certificates")
     add("--limit-rate", metavar="RATE", type=byte_rate, **configured("rate_limit", "500K, 10M"))

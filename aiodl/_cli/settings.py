@@ -55,6 +55,8 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "overwrite": args.overwrite,
         "include": args.include,
         "netrc": args.netrc_file or args.netrc,
+        "cookies": args.cookie,
+        "cookie_jar": args.cookie_jar,
         "checksums": args.checksums,
         "rate_limit": args.limit_rate,
         "host_rate_limit": args.host_limit_rate,

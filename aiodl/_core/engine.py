@@ -23,7 +23,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .._config import Config
-from .._credentials import looks_secret, mask_url, netrc_header
+from .._credentials import looks_secret, mask_url
 from .._digests import Checksum
 from .._disk.commit import finish
 from .._disk.manifest import Ledger, Manifest
@@ -66,11 +66,9 @@ class Engine:
         dest: Path,
         drivers: Mapping[str, Driver],
         sums: Mapping[str, Checksum] | None = None,
-        logins: Callable[[str], tuple[str, str] | None] = lambda host: None,
     ) -> None:
         self._drivers = drivers
         self._schemes = tuple(drivers)  # iterated: looking a scheme up makes its driver
-        self._logins = logins
         self.config = config
         self.context = RunContext.of(config, dest, sums or {})
         self.ledger = (
@@ -263,8 +261,6 @@ class Engine:
         if driver is None:
             raise DownloadError(f"unsupported URL scheme {scheme!r}", url=mask_url(url))
         headers = {**self._headers, **(request.headers or {})}
-        if scheme in ("http", "https") and self.config.auth is None:
-            headers.update(netrc_header(url, self._logins))
         credentials = self._credentials
         if request.headers:  # a request's own secret-looking headers stay with its origin
             credentials |= {name.lower() for name in request.headers if looks_secret(name)}

@@ -2,8 +2,9 @@
 
 On Linux ``os.splice`` moves them socket -> pipe -> file inside the kernel; elsewhere they
 are received into one reusable buffer and written with ``os.pwrite`` (the measurements
-that chose this are in docs/design.md, "Writing"). The socket is a plain non-blocking socket on the caller's event loop;
-waiting for data uses ``add_reader``, bounded by ``timeout``.
+that chose this are in docs/design.md, "Writing"). The socket is a plain non-blocking
+socket on the caller's event loop; waiting for data uses ``add_reader``, bounded by
+``timeout``.
 """
 
 from __future__ import annotations

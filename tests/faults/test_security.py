@@ -194,6 +194,9 @@ async def test_cross_origin_redirect_drops_every_credential(
         sent = http_server.requests_for(name)[0].headers
         assert {key: sent.get(key) for key in credentials} == credentials, name
     [after] = other_server.requests_for("real.bin")
+    if carrier == "netrc":  # netrc is per host, not per port (curl -n -L): 127.0.0.1's own
+        assert after.headers["Authorization"] == credentials["Authorization"]
+        return
     leaked = {key: value for key, value in after.headers.items() if key in credentials}
     assert leaked == {}
     assert not any(value in str(after.headers) for value in credentials.values())

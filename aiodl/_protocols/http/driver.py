@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDictProxy
 
-from ..._credentials import mask_url, redirect_headers, with_userinfo
+from ..._credentials import Logins, mask_url, netrc_header, redirect_headers, with_userinfo
 from ..._digests import server_digest
 from ..._exceptions import (
     DownloadError,
@@ -31,6 +31,7 @@ from ..._exceptions import (
 from ..._network.connect import Connector
 from ..._urls import Resolve
 from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
+from .cookies import Cookies
 from .plain import RawPool, translated
 from .rules import parse_content_range, parse_retry_after, range_header, range_matches, redirect_url
 from .wire import Framing, content_length, field_text
@@ -67,7 +68,12 @@ class Response(Protocol):
 
 
 class HTTPDriver:
-    """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules."""
+    """Opens byte ranges of HTTP(S) URLs, following redirects under our own rules.
+
+    Each request of a redirect chain is dressed for its own URL: the endpoint's
+    credentials only on the endpoint's origin, the netrc login of the hop's host (``logins``,
+    curl's ``-n -L``), and the run's cookies due to it; every response's cookies are kept.
+    """
 
     def __init__(
         self,
@@ -76,11 +82,15 @@ class HTTPDriver:
         verify: bool | ssl.SSLContext,
         max_redirects: int,
         resolve: Resolve | None = None,
+        logins: Logins | None = None,
+        cookies: Cookies | None = None,
     ) -> None:
         self._raw = RawPool(timeout, Connector(resolve))
         self._tls: TLSClient | None = None
         self._tls_options = (timeout, connections, verify, resolve)
         self._max_redirects = max_redirects
+        self._logins = logins
+        self.cookies = cookies if cookies is not None else Cookies()
 
     async def aclose(self) -> None:
         self._raw.close()
@@ -113,21 +123,33 @@ class HTTPDriver:
             raise
 
     async def _get(self, endpoint: Endpoint, extra: dict[str, str]) -> Response:
-        """GET with redirects followed by hand, so credentials never cross mirrors."""
-        url, headers = endpoint.url, dict(endpoint.headers)
+        """GET with redirects followed by hand, so credentials never cross origins."""
+        url = endpoint.url
         for _ in range(self._max_redirects + 1):
-            response = await self._exchange(url, {**headers, **extra})
+            response = await self._exchange(url, {**self._headers_for(endpoint, url), **extra})
+            self.cookies.store(url, response.headers)  # a redirect's cookies too
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or location is None:
                 _raise_for_status(response)
                 return response
             response.close()
-            target = redirect_url(url, field_text(location))
-            headers = redirect_headers(headers, endpoint.credentials, url, target)
-            url = target
+            url = redirect_url(url, field_text(location))
         raise DownloadError(
             f"more than {self._max_redirects} redirects", url=mask_url(endpoint.url)
         )
+
+    def _headers_for(self, endpoint: Endpoint, url: str) -> dict[str, str]:
+        """The headers of a request for ``url`` in ``endpoint``'s redirect chain: the
+        endpoint's credentials stay with its origin (and come back with a hop back there);
+        any host without an Authorization of its own gets its netrc login."""
+        if url == endpoint.url:  # the common case: no redirect
+            headers = dict(endpoint.headers)
+        else:
+            headers = redirect_headers(endpoint.headers, endpoint.credentials, endpoint.url, url)
+        if self._logins is not None and not any(k.lower() == "authorization" for k in headers):
+            headers.update(netrc_header(url, self._logins))
+        self.cookies.add_to(url, headers)
+        return headers
 
     async def _exchange(self, url: str, headers: dict[str, str]) -> Response:
         """One request on the transport the URL's scheme calls for."""
