@@ -126,3 +126,17 @@ async def test_ftp_file_changed_in_place_with_the_same_size_is_fetched_again(
     result = await aiodl.download(ftp.url("f.bin"), dest)
     assert (result.ok, result.skipped) == (True, False), "FTP file changed, yet was kept"
     assert (dest / "f.bin").read_bytes() == new
+
+
+async def test_a_304_keeps_the_file_and_no_body_is_sent(
+    http_server: FaultServer, tmp_path: Path
+) -> None:
+    data = random_bytes(300_000)
+    url = http_server.add("f.bin", data, conditional=True)
+    assert (await aiodl.download(url, tmp_path)).ok
+    sent = http_server.sent["f.bin"]
+    again = await aiodl.download(url, tmp_path)
+    assert (again.ok, again.skipped, again.unverified) == (True, True, False), again
+    assert http_server.sent["f.bin"] == sent, f"{url}: the rerun was sent the body again"
+    assert len(http_server.requests_for("f.bin")) == 2  # one conditional request
+    assert (tmp_path / "f.bin").read_bytes() == data
