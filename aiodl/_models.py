@@ -62,7 +62,8 @@ class Result:
     closed connection marked (no length, no chunked end, no declared size, no checksum),
     so it may be cut short and nothing could tell; or a checksums file was given that
     has no line for it (and the request names no digest), which is also logged as a
-    warning.
+    warning; or it was skipped by its size alone, the server telling no time, ETag or
+    digest that could prove the copy there the same.
     """
 
     url: str

@@ -95,6 +95,8 @@ async def test_complete_file_is_skipped(ftp: RunningFTP, tmp_path: Path) -> None
     (ftp.root / "same.bin").write_bytes(data)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "same.bin").write_bytes(data)
+    served = int((ftp.root / "same.bin").stat().st_mtime)  # MDTM tells whole seconds
+    os.utime(tmp_path / "d" / "same.bin", (served, served))  # the server's time: the same
     result = await aiodl.download(ftp.url("same.bin"), tmp_path / "d")
     assert result.skipped
     assert (tmp_path / "d" / "same.bin").read_bytes() == data

@@ -16,6 +16,7 @@ from aiodl._disk.folders import Folders
 from aiodl._disk.names import part_name
 from aiodl._disk.partfile import PartFile, _drop_written, open_part
 from aiodl._disk.ranges import RangeSet
+from aiodl._disk.validators import Validators
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +68,7 @@ def test_seal_and_install_write_final_file_and_remove_part(folders: Folders) -> 
     assert not target.exists()
     part.write(3, [b"def"])
     part.write(0, [b"a", b"bc"])
-    part.seal(6, modified=1_600_000_000.5)
+    part.seal(6, Validators(modified=1_600_000_000.5))
     assert not target.exists()
     part.install()
     assert target.read_bytes() == b"abcdef"

@@ -11,17 +11,15 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
 - **fresh** otherwise: the first response names the target (Content-Disposition) and
   tells the size.
 
-With mirrors, the first endpoint that answers is the reference and the others add
-connections (see ``transfer``). A file that changes on the server while it is fetched
-(FileChangedError) is fetched again from byte 0, once. A failure keeps the part file for
-the next run only when the journal holds some of its bytes and they can be trusted (not
-an IntegrityError).
+With mirrors, the first endpoint that answers is the reference (see ``transfer``). A
+file changed on the server meanwhile is fetched again from byte 0, once.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 
@@ -32,17 +30,27 @@ from .._disk.journal import Checkpoint
 from .._disk.names import choose_name, sharded
 from .._disk.partfile import PartFile, open_part, open_soon
 from .._disk.ranges import RangeSet
+from .._disk.validators import NO_VALIDATORS
 from .._exceptions import DownloadError, FileChangedError, IntegrityError, LocalFileError
 from .._models import Result, Started
 from .._pacing.hosts import Slot
 from .._pacing.retrying import retried_under_limit
-from .._protocols.driver import Body, Endpoint, RangeIgnored, RemoteFile
+from .._protocols.driver import Body, Endpoint, Held, NotModified, RangeIgnored, RemoteFile
 from .._protocols.entries import Entry
 from .context import RunContext
 from .expected import Expected
-from .job import Claim, Job, body_cap, check_announced_size, check_received_size, listed_info
+from .job import (
+    Claim,
+    Job,
+    as_remote,
+    check_announced_size,
+    check_received_size,
+    listed_info,
+    transfer_options,
+)
 from .mirrors import RETRIES_WITH_FALLBACK, Mirror, provenance
-from .transfer import Transfer, TransferOptions
+from .resync import asking, held_copy, not_modified, validators
+from .transfer import Transfer
 
 log = logging.getLogger("aiodl")
 # Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
@@ -106,7 +114,7 @@ class FileDownload:
 
     async def _resume(self, checkpoint: Checkpoint) -> Result | None:
         """Fetch only what the journal lacks; None when the file must start over."""
-        info = _as_remote(checkpoint, self._endpoint.url)
+        info = as_remote(checkpoint, self._endpoint.url)
         listed = self._job.listed
         if listed is not None and not checkpoint.matches(listed_info(self._endpoint, listed)):
             self._start_over(checkpoint, None, "the listing shows another version")
@@ -143,14 +151,26 @@ class FileDownload:
         self._journaled = False
 
     async def _fresh(self) -> Result:
-        """Probe first: the response names the target and tells the size."""
-        probe = await self._probe_any()
+        """Probe first: the response names the target and tells the size. A copy already
+        at the URL's target is asked about ("only if changed"): it stays on a 304 that
+        proves it the server's version, else the file is asked for again."""
+        target = self._target(None, self._job.request.url)
+        copy = held_copy(self._context, target)
+        try:
+            probe = await self._probe_any(asking(copy))
+        except NotModified as answer:
+            seen = not_modified(answer.info, copy)
+            part = None if seen is None else await self._stage(target, seen)
+            if seen is not None and part is None:
+                return self._skipped(seen)
+            if part is not None:
+                part.discard()
+            probe = await self._probe_any()
         try:
             info = probe.info
             check_announced_size(self._job.request, info, self._config.max_size)
-            request = self._job.request
-            relative = self._target(info.disposition, request.url)
-            part = await self._stage(relative, info, compare_time=False, served=info.digest)
+            relative = self._target(info.disposition, self._job.request.url)
+            part = await self._stage(relative, info, served=info.digest)
             if part is None:
                 return self._skipped(info)
             return await self._fill(part, info, probe)
@@ -176,17 +196,18 @@ class FileDownload:
         finally:
             await probe.aclose()
 
-    async def _probe_any(self) -> Body:
+    async def _probe_any(self, held: Held | None = None) -> Body:
         """The first endpoint that answers, in the order given, becomes the reference: a
-        endpoint that fails while others are left gets one retry, the last one every retry."""
+        endpoint that fails while others are left gets one retry, the last one every retry;
+        ``held``: the copy there, so only a changed file is sent."""
         for endpoint in self._endpoints[:-1]:
             try:
-                return await self._probe(None, endpoint=endpoint, fallback=True)
+                return await self._probe(None, endpoint=endpoint, fallback=True, held=held)
             except LocalFileError:
                 raise
             except DownloadError as error:
                 log.warning("%s: %s; trying the next endpoint", mask_url(endpoint.url), error)
-        return await self._probe(None, endpoint=self._endpoints[-1])
+        return await self._probe(None, endpoint=self._endpoints[-1], held=held)
 
     async def _probe(
         self,
@@ -195,6 +216,7 @@ class FileDownload:
         *,
         endpoint: Endpoint | None = None,
         fallback: bool = False,
+        held: Held | None = None,
     ) -> Body:
         """The first request of a file, retried under the host's limit (from the
         reference, or from ``endpoint``, which then becomes the reference; with
@@ -202,13 +224,14 @@ class FileDownload:
         if endpoint is not None and endpoint is not self._endpoint:
             await self._move_to(endpoint)
         endpoint, policy = self._endpoint, self._config.retry_policy
+        target = endpoint if held is None else replace(endpoint, held=held)
         if fallback:
             policy = policy.at_most(RETRIES_WITH_FALLBACK)
         assert self._slot is not None
         return await retried_under_limit(
             policy,
             self._context.hosts.host(endpoint.url),
-            lambda: endpoint.driver.open(endpoint, start, None, known),
+            lambda: endpoint.driver.open(target, start, None, known),
             slot=self._slot,
             on_retry=self._context.events.retry_hook(self._job.number),
         )
@@ -226,7 +249,6 @@ class FileDownload:
         relative: PurePosixPath,
         info: RemoteFile,
         *,
-        compare_time: bool = True,
         keep: RangeSet | None = None,
         served: Checksum | None = None,
     ) -> PartFile | None:
@@ -236,9 +258,9 @@ class FileDownload:
         each (GIL hand-offs included) cost a fifth of a small-file mirror's time. A large
         or unknown size goes to a thread, where a file system that emulates preallocation
         by writing zeros cannot stall the transfers. A copy counts as complete by size,
-        by time too where a listing gave one (``compare_time``), and by its digest when
-        one is known (the request's, the checksums file's, or ``served``, the server's):
-        it is hashed, in the worker thread too when large.
+        and by the server's time or ETag where it told one, and by its digest when one
+        is known (the request's, the checksums file's, or ``served``, the server's): it
+        is hashed, in the worker thread too when large.
         """
         context = self._context
         await self._claim(context.dest.joinpath(*relative.parts))
@@ -247,7 +269,7 @@ class FileDownload:
             context.folders,
             relative,
             info.size,
-            modified=info.modified if compare_time else None,
+            version=validators(info),
             overwrite=self._config.overwrite,
             sync_every=SYNC_EVERY if self._config.sync else None,
             keep=keep,
@@ -266,10 +288,16 @@ class FileDownload:
             self._claims[target] = await self._context.targets.claim(target, self._job.request.url)
 
     def _skipped(self, info: RemoteFile) -> Result:
-        job = self._job
+        """A complete copy is there: unverified when only its size said so (the server
+        told no time, ETag or digest), or when a checksums file has no line for it."""
+        job, saved = self._job, self._saved()
         log.info("skipped %s: %s is complete", job.url, job.path)
-        unlisted = self._expected.unlisted(job.url, self._saved())
-        return Result(job.url, job.path, ok=True, size=info.size, skipped=True, unverified=unlisted)
+        digest = self._expected.digest(info.digest, saved)
+        unproven = validators(info) == NO_VALIDATORS and digest is None
+        unverified = self._expected.unlisted(job.url, saved) or unproven  # it warns
+        return Result(
+            job.url, job.path, ok=True, size=info.size, skipped=True, unverified=unverified
+        )
 
     async def _fill(
         self,
@@ -294,12 +322,12 @@ class FileDownload:
             await part.settle()
             served = info.digest or (probe.info.digest if probe is not None else None)
             await self._verify(part, size, served)
-            await context.committer.commit(part, size, info.modified)
+            await context.committer.commit(part, size, validators(info))
         except BaseException as error:
             self._abandon(part, error)
             raise
         if self._journaled:
-            context.journal.forget(self._relative(job.path))
+            context.journal.forget(self._name())
         if self._config.sync:
             context.synced_folders.add(job.path.parent)
         log.info("saved %s -> %s (%d bytes)", job.url, job.path, size)
@@ -316,18 +344,15 @@ class FileDownload:
 
     def _saved(self) -> PurePosixPath:
         """Where the file is saved, below dest."""
-        assert self._job.path is not None
-        return PurePosixPath(self._relative(self._job.path))
+        return PurePosixPath(self._name())
 
     async def _verify(self, part: PartFile, size: int, served: Checksum | None) -> None:
-        """Hash the file if a digest is expected; with mirrors, a mismatch names the
-        ranges each endpoint sent."""
+        """Hash the file if a digest is expected (a mismatch names each mirror's ranges)."""
         expected = self._expected.digest(served, self._saved())
         if expected is None:
             return
         self._verified = True
-        assert self._job.path is not None
-        name = self._relative(self._job.path)
+        name = self._name()
         detail = f" ({provenance(self._mirrors)})" if len(self._mirrors) > 1 else ""
         try:
             await check_file(part.fileno(), size, expected, name, detail, inline=INLINE_OPEN)
@@ -342,15 +367,8 @@ class FileDownload:
         config, context = self._config, self._context
         others = [endpoint for endpoint in self._endpoints if endpoint is not self._endpoint]
         self._mirrors = [Mirror(self._endpoint, info), *(Mirror(endpoint) for endpoint in others)]
-        options = TransferOptions(
-            split=config.split,
-            min_segment_size=config.min_segment_size,
-            policy=config.retry_policy,
-            strict=self._expected.digest(None, self._saved()) is None,
-            cap=None if info.size is not None else body_cap(self._job.request, config.max_size),
-            min_speed=config.min_speed,
-            throttle=context.throttle,
-        )
+        strict = self._expected.digest(None, self._saved()) is None
+        options = transfer_options(config, context.throttle, self._job.request, info, strict)
         number = self._job.number
         return Transfer(
             options,
@@ -365,11 +383,10 @@ class FileDownload:
         )
 
     def _save(self, info: RemoteFile, durable: RangeSet, written: RangeSet) -> None:
-        """Journal the ranges safely on disk and those written (after each background
-        flush, and a few times a second as bytes arrive)."""
-        assert self._job.path is not None
-        path = self._relative(self._job.path)
-        self._context.journal.save(Checkpoint.of(path, self._job.url, info, durable, written))
+        """Journal the ranges flushed to disk and those written (the part file calls)."""
+        self._context.journal.save(
+            Checkpoint.of(self._name(), self._job.url, info, durable, written)
+        )
         self._journaled = True
 
     def _abandon(self, part: PartFile, error: BaseException) -> None:
@@ -381,23 +398,13 @@ class FileDownload:
             return
         part.discard()
         if self._journaled and self._job.path is not None:
-            self._context.journal.forget(self._relative(self._job.path))
+            self._context.journal.forget(self._name())
             self._journaled = False
 
-    def _relative(self, path: Path) -> str:
-        """``path`` below dest, as text (remembered: asked several times a file)."""
+    def _name(self) -> str:
+        """The file's path below dest, as text (remembered: asked several times a file)."""
+        path = self._job.path
+        assert path is not None
         if self._relative_to[0] != path:
             self._relative_to = (path, path.relative_to(self._context.dest).as_posix())
         return self._relative_to[1]
-
-
-def _as_remote(checkpoint: Checkpoint, url: str) -> RemoteFile:
-    """The file as the journal knows it, for validating a resumed request."""
-    return RemoteFile(
-        url,
-        checkpoint.size,
-        True,
-        etag=checkpoint.etag,
-        last_modified=checkpoint.last_modified,
-        modified=checkpoint.modified,
-    )

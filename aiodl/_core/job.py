@@ -7,11 +7,15 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._config import Config
 from .._credentials import mask_url
+from .._disk.journal import Checkpoint
 from .._exceptions import DownloadError, IntegrityError
 from .._models import Request
+from .._pacing.bucket import Throttle
 from .._protocols.driver import Endpoint, RemoteFile
 from .._protocols.entries import Entry
+from .transfer import TransferOptions
 
 
 @dataclass
@@ -91,3 +95,31 @@ def body_cap(request: Request, max_size: int | None) -> tuple[int, str] | None:
     if request.size is not None:
         return request.size, f"the {request.size} bytes the request declares"
     return None if max_size is None else (max_size, f"max_size ({max_size} bytes)")
+
+
+def transfer_options(
+    config: Config, throttle: Throttle | None, request: Request, info: RemoteFile, strict: bool
+) -> TransferOptions:
+    """How the run's settings shape the transfer of ``info`` (``strict``: mirrors must
+    agree on the ETag too, when no digest will check the bytes)."""
+    return TransferOptions(
+        split=config.split,
+        min_segment_size=config.min_segment_size,
+        policy=config.retry_policy,
+        strict=strict,
+        cap=None if info.size is not None else body_cap(request, config.max_size),
+        min_speed=config.min_speed,
+        throttle=throttle,
+    )
+
+
+def as_remote(checkpoint: Checkpoint, url: str) -> RemoteFile:
+    """The file as the journal knows it, for validating a resumed request."""
+    return RemoteFile(
+        url,
+        checkpoint.size,
+        True,
+        etag=checkpoint.etag,
+        last_modified=checkpoint.last_modified,
+        modified=checkpoint.modified,
+    )

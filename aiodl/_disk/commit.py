@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # the writer hashes with _checksum, which uses ``finish`` from here
     from .partfile import PartFile
+    from .validators import Validators
 
 T = TypeVar("T")
 
@@ -57,9 +58,12 @@ class Committer:
         self._waiting: list[_Pending] = []
         self._running = False
 
-    async def commit(self, part: PartFile, size: int | None, modified: float | None) -> None:
-        """Check ``part``, put it on disk and rename it into place; raises its error."""
-        part.seal(size, modified)
+    async def commit(
+        self, part: PartFile, size: int | None, version: Validators | None = None
+    ) -> None:
+        """Check ``part`` (and give it the server's ``version``: its time and ETag), put
+        it on disk and rename it into place; raises its error."""
+        part.seal(size, version)
         if self._sync:
             await self._flushed(part)
         part.install()

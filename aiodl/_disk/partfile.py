@@ -30,6 +30,7 @@ from .folders import Folder, Folders
 from .hashing import file_digest
 from .names import part_name
 from .ranges import RangeSet
+from .validators import NO_VALIDATORS, Validators, forget_etag, is_complete, stamp, stat_at
 
 log = logging.getLogger("aiodl")
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -42,25 +43,6 @@ CHECKPOINT_SECONDS = 1.0
 WRITTEN_SECONDS = 0.25
 # pwritev takes at most IOV_MAX buffers per call.
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
-
-
-def _is_complete(info: os.stat_result | None, size: int, modified: float | None) -> bool:
-    """True for a regular file of ``size`` bytes, modified at ``modified`` (to the
-    millisecond) when that is known."""
-    if info is None or not stat.S_ISREG(info.st_mode) or info.st_size != size:
-        return False
-    return modified is None or abs(info.st_mtime_ns - _nanoseconds(modified)) < 1_000_000
-
-
-def _nanoseconds(seconds: float) -> int:
-    return round(seconds * 1_000_000_000)
-
-
-def _stat_at(folder: Folder, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=folder.fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
 
 
 def _holds(folder: Folder, name: str, expected: Checksum | None) -> bool:
@@ -88,15 +70,15 @@ def open_part(
     size: int | None,
     *,
     overwrite: bool,
-    modified: float | None = None,
+    version: Validators = NO_VALIDATORS,
     sync_every: int | None = None,
     keep: RangeSet | None = None,
     expected: Checksum | None = None,
 ) -> tuple[Path, PartFile | None]:
     """The target path and its opened part file; no part file if the target is complete
-    (same size, and same modification time when the server told it, and the digest
-    ``expected`` when one is known). A symlink at the target is refused, never followed.
-    ``keep`` resumes: see ``PartFile.open``.
+    (same size; the server's ``version``, its modification time or ETag, when it told
+    one; and the digest ``expected`` when one is known). A symlink at the target is
+    refused, never followed. ``keep`` resumes: see ``PartFile.open``.
 
     Blocking (folder creation, open, preallocation, hashing an existing file): a few
     metadata calls for a small file; the caller sends large ones to a worker thread.
@@ -104,10 +86,11 @@ def open_part(
     folder = folders.open(relative.parts[:-1])
     try:
         name = relative.name
-        existing = _stat_at(folder, name)
+        existing = stat_at(folder, name)
         if existing is not None and stat.S_ISLNK(existing.st_mode):
             raise UnsafePathError(f"{relative} is a symlink; refusing to write through it")
-        complete = size is not None and _is_complete(existing, size, modified)
+        proof = version if expected is None else NO_VALIDATORS  # a digest decides alone
+        complete = size is not None and is_complete(folder, name, existing, size, proof)
         if not overwrite and complete and _holds(folder, name, expected):
             folder.release()
             return folder.path / name, None
@@ -190,6 +173,7 @@ class PartFile:
                 f"{self.path} is not a plain file of its own (it has another name, a hard "
                 "link); remove it and run again"
             )
+        forget_etag(self._fd)
         if keep is not None and size is not None and info.st_size == size:
             return keep
         os.ftruncate(self._fd, 0)
@@ -279,8 +263,10 @@ class PartFile:
         if self._syncing is not None:
             await self._syncing
 
-    def seal(self, size: int | None, modified: float | None = None) -> None:
-        """Check the length and give the file the server's modification time.
+    def seal(self, size: int | None, version: Validators | None = None) -> None:
+        """Check the length, give the file the server's modification time and record its
+        strong ETag (``version``), on the descriptor: the final name never shows the file
+        without them.
 
         Blocking (a worker thread's job, with ``install``); the committer flushes sealed
         files to disk, in groups, before installing them.
@@ -289,8 +275,8 @@ class PartFile:
         self._inode = (info.st_dev, info.st_ino)
         if size is not None and info.st_size != size:
             raise IntegrityError(f"{self.path.name} holds {info.st_size} bytes, expected {size}")
-        if modified is not None:  # what a later mirror run compares against
-            os.utime(self._fd, ns=(_nanoseconds(modified),) * 2)
+        if version is not None:
+            stamp(self._fd, version)
 
     def install(self) -> None:
         """Rename into place (atomic) and close, if the part file's name is still this
@@ -313,7 +299,7 @@ class PartFile:
         if self._inode is None:
             info = os.fstat(self._fd)
             self._inode = (info.st_dev, info.st_ino)
-        named = _stat_at(self._folder, self._part)
+        named = stat_at(self._folder, self._part)
         return named is not None and (named.st_dev, named.st_ino) == self._inode
 
     def truncate(self, size: int) -> None:

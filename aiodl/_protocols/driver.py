@@ -43,6 +43,20 @@ class RemoteFile:
     digest: Checksum | None = None
     unframed: bool = False
 
+    @property
+    def strong_etag(self) -> str | None:
+        """The ETag when it names these exact bytes (a weak ``W/`` one does not)."""
+        return self.etag if self.etag and not self.etag.startswith("W/") else None
+
+
+@dataclass(frozen=True)
+class Held:
+    """The copy already at the target, for a conditional first request: the strong ETag
+    recorded with it and its modification time (epoch seconds)."""
+
+    etag: str | None
+    modified: float | None
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -53,6 +67,7 @@ class Endpoint:
     headers: Mapping[str, str]
     credentials: frozenset[str]
     driver: Driver
+    held: Held | None = None  # the probe asks "only if changed" (HTTP: If-None-Match...)
 
 
 class RangeIgnored(Exception):
@@ -60,6 +75,18 @@ class RangeIgnored(Exception):
 
     Never escapes the engine: it switches the file to one stream from byte 0.
     """
+
+
+class NotModified(Exception):
+    """The server says the copy ``Endpoint.held`` describes is current (HTTP 304).
+
+    ``info`` holds what the answer says of the file's version (its ETag, Last-Modified);
+    no size. Never escapes the engine: the copy is kept only if that proves it the same.
+    """
+
+    def __init__(self, info: RemoteFile) -> None:
+        super().__init__(f"{info.url} is not modified")
+        self.info = info
 
 
 class Body(Protocol):
@@ -84,7 +111,9 @@ class Driver(Protocol):
 
         ``known`` is the file as first seen; a response for another version or size raises
         IntegrityError, and one that ignores the range raises RangeIgnored. A request with
-        ``start == 0`` and no ``end`` is the probe: it may be answered by the whole file.
+        ``start == 0`` and no ``end`` is the probe: it may be answered by the whole file,
+        or, when ``endpoint.held`` is set and the server says that copy is current, by
+        NotModified (a driver that cannot ask conditionally just ignores ``held``).
         """
         ...
 

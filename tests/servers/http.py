@@ -48,6 +48,7 @@ class Faults:
     chunked: bool = False  # no Content-Length: chunked transfer encoding
     etag: str | None = ""  # "" is computed from the bytes; None sends no ETag
     last_modified: str | None = None
+    conditional: bool = False  # 304 to a matching If-None-Match / exact If-Modified-Since
     rate: int | None = None  # bytes per second per response (a slow server)
     slow_from: int | None = None  # a response for a range starting here is sent at...
     slow_rate: int = 50_000  # ...this many bytes per second (one slow connection)
@@ -150,6 +151,9 @@ class FaultServer:
 
     async def _serve(self, request: web.Request, name: str, faults: Faults) -> web.StreamResponse:
         data = self.files[name]
+        if faults.conditional and _not_modified(request, faults):
+            validators = {"ETag": faults.etag, "Last-Modified": faults.last_modified}
+            return web.Response(status=304, headers={k: v for k, v in validators.items() if v})
         byte_range = request.headers.get("Range")
         if not _if_range_holds(request.headers.get("If-Range"), faults):
             byte_range = None  # RFC 9110: a failed If-Range means "send the whole file"
@@ -237,6 +241,15 @@ class FaultServer:
 def _if_range_holds(value: str | None, faults: Faults) -> bool:
     """An If-Range holds when absent or equal to the current ETag or Last-Modified."""
     return value is None or value in (faults.etag, faults.last_modified)
+
+
+def _not_modified(request: web.Request, faults: Faults) -> bool:
+    """As nginx decides: If-None-Match first, else If-Modified-Since equal to the time."""
+    tags = request.headers.get("If-None-Match")
+    if tags is not None:
+        return faults.etag is not None and faults.etag in (t.strip() for t in tags.split(","))
+    since = request.headers.get("If-Modified-Since")
+    return since is not None and since == faults.last_modified
 
 
 def _wrong(faults: Faults, start: int) -> bool:

@@ -30,10 +30,18 @@ from ..._exceptions import (
 )
 from ..._network.connect import Connector
 from ..._urls import Resolve
-from ..driver import Body, Endpoint, RangeIgnored, RemoteFile
+from ..driver import Body, Endpoint, Held, NotModified, RangeIgnored, RemoteFile
 from .cookies import Cookies
 from .plain import RawPool, translated
-from .rules import parse_content_range, parse_retry_after, range_header, range_matches, redirect_url
+from .rules import (
+    format_http_date,
+    parse_content_range,
+    parse_last_modified,
+    parse_retry_after,
+    range_header,
+    range_matches,
+    redirect_url,
+)
 from .wire import Framing, content_length, field_text
 
 if TYPE_CHECKING:
@@ -106,6 +114,8 @@ class HTTPDriver:
             validator = known and _if_range(known)
             if validator:  # the server itself refuses to mix versions: a change gives 200
                 extra["If-Range"] = validator
+        if endpoint.held is not None and known is None and start == 0 and end is None:
+            extra.update(_conditions(endpoint.held))
         response = await self._get(endpoint, extra)
         try:
             with translated(response.url):
@@ -130,6 +140,10 @@ class HTTPDriver:
             self.cookies.store(url, response.headers)  # a redirect's cookies too
             location = response.headers.get("Location")
             if response.status not in _REDIRECTS or location is None:
+                if response.status == 304 and endpoint.held is not None:
+                    info = _not_modified(response, extra)
+                    await response.body(info).aclose()  # no body: the connection is reused
+                    raise NotModified(info)
                 _raise_for_status(response)
                 return response
             response.close()
@@ -168,9 +182,32 @@ class HTTPDriver:
 
 def _if_range(known: RemoteFile) -> str | None:
     """The validator for If-Range: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
-    if known.etag and not known.etag.startswith("W/"):
-        return known.etag
-    return known.last_modified
+    return known.strong_etag or known.last_modified
+
+
+def _conditions(held: Held) -> dict[str, str]:
+    """ "Send it only if it changed" for the copy already there (RFC 9110 13.1)."""
+    headers = {}
+    if held.etag:
+        headers["If-None-Match"] = held.etag
+    if held.modified is not None:
+        headers["If-Modified-Since"] = format_http_date(held.modified)
+    return headers
+
+
+def _not_modified(response: Response, sent: dict[str, str]) -> RemoteFile:
+    """What a 304 says of the version: its own validators, or the ETag it matched (a
+    304 to If-None-Match means the ETag sent is current, RFC 9110 13.1.2)."""
+    headers = response.headers
+    last_modified = headers.get("Last-Modified")
+    return RemoteFile(
+        response.url,
+        None,
+        False,
+        etag=headers.get("ETag") or sent.get("If-None-Match"),
+        last_modified=last_modified,
+        modified=parse_last_modified(last_modified, datetime.now(UTC)),
+    )
 
 
 def _raise_for_status(response: Response) -> None:
@@ -227,6 +264,7 @@ def _describe(
         digest=server_digest(headers, whole_file=whole),
         etag=headers.get("ETag"),
         last_modified=headers.get("Last-Modified"),
+        modified=parse_last_modified(headers.get("Last-Modified"), datetime.now(UTC)),
         disposition=_text_or_none(headers.get("Content-Disposition")),
         unframed=size is None and response.framing[0] == "close",
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 from ..._credentials import mask_url
@@ -93,13 +93,33 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     text = value.strip()
     if text.isascii() and text.isdigit():
         return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    when = _http_date(text)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     try:
         return max(0.0, (when - now).total_seconds())
     except OverflowError:
         return None
+
+
+def parse_last_modified(value: str | None, now: datetime) -> float | None:
+    """A ``Last-Modified`` value as epoch seconds, to give the saved file; None when it is
+    missing, malformed or later than ``now`` (a server clock ahead must not date a file
+    in the future, where every later copy would look older)."""
+    when = None if value is None else _http_date(value.strip())
+    if when is None or when > now:
+        return None
+    return when.timestamp()
+
+
+def format_http_date(seconds: float) -> str:
+    """Epoch seconds as an IMF-fixdate (``If-Modified-Since``), to the whole second."""
+    return format_datetime(datetime.fromtimestamp(int(seconds), UTC), usegmt=True)
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
