@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import sha, write_tree
-from tests.servers.ftp import RunningFTP
+from testing import sha, write_tree
+from testing.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
 
