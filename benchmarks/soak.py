@@ -63,7 +63,7 @@ FAULTS: dict[str, tuple[float, Switches]] = {
     "retry-after": (10, lambda r, cut: {"statuses": [r.choice([429, 503])] * r.randint(1, 3),
                                         "retry_after": r.choice(["0", "0", "1", _date(r)])}),
     # above max_retry_wait: this file fails at once (and must not hold the host: see
-    # tests/test_politeness.py, which this soak found)
+    # tests/pacing/test_politeness.py, which this soak found)
     "retry-after-too-long": (0.3, lambda r, cut: {"statuses": [429], "retry_after": "10"}),
     "503-always": (3, lambda r, cut: {"statuses": [503] * 5}),
     "ignore-range": (6, lambda r, cut: {"ignore_range": True}),
