@@ -1,4 +1,4 @@
-"""Mirroring ``ftp://host/dir/`` trees from a real pyftpdlib server on 127.0.0.1."""
+"""The tree walk of ``ftp://host/dir/`` folders from a real pyftpdlib server on 127.0.0.1."""
 
 from __future__ import annotations
 
