@@ -18,8 +18,8 @@ demo: $(STAMP)
 test: lint typecheck pytest bench-smoke
 
 lint: $(STAMP)
-	$(BIN)/ruff check aiodl tests examples benchmarks
-	$(BIN)/ruff format --check aiodl tests examples benchmarks
+	$(BIN)/ruff check aiodl tests testing examples benchmarks
+	$(BIN)/ruff format --check aiodl tests testing examples benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict aiodl

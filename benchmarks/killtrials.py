@@ -23,30 +23,18 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
-from contextlib import closing, suppress
+from contextlib import suppress
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tests.servers.http import FaultServer, running  # noqa: E402
+from testing import journaled  # noqa: E402
+from testing.servers.http import FaultServer, running  # noqa: E402
 
 MIB = 1 << 20
-
-
-def journaled(dest: Path, column: str) -> int:
-    path = dest / ".aiodl" / "journal.sqlite"
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        try:
-            rows = db.execute(f"SELECT {column} FROM files").fetchall()
-        except sqlite3.OperationalError:
-            return 0
-    return sum(end - start for (value,) in rows if value for start, end in json.loads(value))
 
 
 async def aiodl(dest: Path, url: str) -> asyncio.subprocess.Process:

@@ -19,10 +19,10 @@ import tempfile
 from pathlib import Path
 
 import _data
-import _nginx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from testing.servers import nginx as _nginx  # noqa: E402
 
 # phase -> (module path fragment, function name): the function whose cumulative time is it.
 PHASES = {

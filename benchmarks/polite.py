@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import _data
-import _nginx
 import _throttled  # after run: it puts the repo (aiodl) on sys.path
 from run import add_save_flags, full_run, log, save_table, timed
+
+from testing.servers import nginx as _nginx
 
 TIME_OUT = 300.0
 FULL_RUN = ("mib", "mirror_rate", "cap", "cap_seconds", "reps")  # results/polite.md's run

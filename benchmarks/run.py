@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import _data
-import _nginx
 import _tools
 from _data import Source
 from _tools import Job, Tool
@@ -38,7 +37,8 @@ from _tools import Job, Tool
 # Tests and benchmarks share one vsftpd launcher; run as a script, this file has only its own
 # folder on sys.path, so the repo root is added to import it.
 sys.path.insert(0, str(_tools.REPO))
-from tests.servers import vsftpd
+from testing.servers import nginx as _nginx
+from testing.servers import vsftpd
 
 TIME = "/usr/bin/time"
 RESULTS = Path(__file__).resolve().parent / "results"

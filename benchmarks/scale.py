@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import _data
-import _nginx
 import _tools
 from run import add_save_flags, full_run, log, save_table, timed
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(_tools.REPO))
 from distributed import Client, LocalCluster
 
 from aiodl.distributed import download_on_dask
+from testing.servers import nginx as _nginx
 
 PY = sys.executable
 AIODL = [PY, "-m", "aiodl", "-q", "--no-progress"]

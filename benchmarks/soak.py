@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Randomised fault soak (`make soak`): batches of downloads through aiodl's public API
 from loopback servers misbehaving at random (seeded) until --minutes are up. Each batch
-serves new files from tests/servers/http.py (a fault per file, from FAULTS) or
-tests/servers/ftp.py (a fault per batch), fetches them with `download_many` or `stream`,
+serves new files from testing/servers/http.py (a fault per file, from FAULTS) or
+testing/servers/ftp.py (a fault per batch), fetches them with `download_many` or `stream`,
 then fetches the failures again into the same folder (a resume). Checked for every Result:
 ok -> the file at result.path has the source's sha256 and no part file is left; failed ->
 an error with a reason, and nothing at the final path. No unnamed complete file may be
@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 import aiodl  # noqa: E402
 from aiodl._disk.names import part_name  # noqa: E402
-from tests.servers.ftp import FTPFaults, RunningFTP, running_ftp  # noqa: E402
-from tests.servers.http import FaultServer, running  # noqa: E402
+from testing.servers.ftp import FTPFaults, RunningFTP, running_ftp  # noqa: E402
+from testing.servers.http import FaultServer, running  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))  # run.py's save logic, when imported as a module
 from run import add_save_flags, full_run, save_table  # noqa: E402
@@ -63,7 +63,7 @@ FAULTS: dict[str, tuple[float, Switches]] = {
     "retry-after": (10, lambda r, cut: {"statuses": [r.choice([429, 503])] * r.randint(1, 3),
                                         "retry_after": r.choice(["0", "0", "1", _date(r)])}),
     # above max_retry_wait: this file fails at once (and must not hold the host: see
-    # tests/test_politeness.py, which this soak found)
+    # tests/pacing/test_politeness.py, which this soak found)
     "retry-after-too-long": (0.3, lambda r, cut: {"statuses": [429], "retry_after": "10"}),
     "503-always": (3, lambda r, cut: {"statuses": [503] * 5}),
     "ignore-range": (6, lambda r, cut: {"ignore_range": True}),

@@ -15,8 +15,8 @@ from distributed import Client, LocalCluster
 
 from aiodl._disk.manifest import Manifest
 from aiodl.distributed import Summary, _shared, download_on_dask
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 FILES = 2000
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_examples import run_example
+from testing import run_example
 
 
 def test_artifactory_example(tmp_path: Path) -> None:

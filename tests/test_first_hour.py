@@ -29,9 +29,9 @@ import trustme
 
 import aiodl
 from aiodl._disk.manifest import Manifest
-from tests.servers.http import FaultServer
-from tests.servers.rawhttp import RawRequest, RawServer, Responder, head
-from tests.test_cli import read_terminal, run_cli
+from testing import read_terminal, run_cli
+from testing.servers.http import FaultServer
+from testing.servers.rawhttp import RawRequest, RawServer, Responder, head
 
 pytestmark = pytest.mark.anyio
 

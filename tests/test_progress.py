@@ -13,7 +13,7 @@ from rich.console import Console
 import aiodl
 from aiodl import Advanced, Event, Finished, Result, Started
 from aiodl._progress import LARGE_FILE, ProgressBars, count_of
-from tests.servers.http import FaultServer
+from testing.servers.http import FaultServer
 
 
 def test_files_finished_without_starting_still_count() -> None:

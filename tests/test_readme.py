@@ -42,8 +42,8 @@ from typing import Any
 import pytest
 
 import aiodl
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]

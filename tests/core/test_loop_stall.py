@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.servers import vsftpd
-from tests.servers.connect import lighttpd
+from testing import MiB
+from testing.servers import vsftpd
+from testing.servers.connect import lighttpd
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-MiB = 1 << 20
 SIZE = 256 * MiB
 BOUND = 0.100  # seconds the loop may be held at most, once
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from benchmarks._nginx import serve
-from tests.conftest import random_bytes
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer
+from testing.servers.nginx import serve
 
 pytestmark = pytest.mark.anyio
 WHEN = 1_445_412_480

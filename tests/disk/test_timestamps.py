@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
 WHEN = 1_445_412_480  # Wed, 21 Oct 2015 07:28:00 GMT

@@ -22,20 +22,21 @@ import pytest
 from aiohttp import web
 
 import aiodl
+import testing
 from aiodl._config import Config
 from aiodl._core.engine import Engine
 from aiodl._protocols.driver import Body, Endpoint, RemoteFile
 from aiodl._protocols.entries import Listing
 from aiodl._protocols.ftp.driver import FTPDriver
 from aiodl._protocols.http.driver import HTTPDriver
-from tests.conftest import random_bytes, write_tree
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer, running
-from tests.servers.rawhttp import RawRequest, RawServer, head
+from testing import random_bytes, write_tree
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer, running
+from testing.servers.rawhttp import RawRequest, RawServer, head
 
 pytestmark = pytest.mark.anyio
 
-FAST: dict[str, Any] = {"backoff": 0.01, "retries": 1}
+FAST: dict[str, Any] = {**testing.FAST, "retries": 1}
 HARD_LIMIT = 60.0  # seconds a CLI run may take before the test calls it hung
 
 

@@ -3,7 +3,7 @@ second writer in ``dest`` (a thread of the test, changing the folder while a dow
 held mid-way by the server) never makes aiodl write, rename or delete outside ``dest``,
 nor install anything but the bytes it verified.
 
-Holds are events (``tests/servers/held.py``): the server pauses a response at a known
+Holds are events (``testing/servers/held.py``): the server pauses a response at a known
 byte, the test changes ``dest`` from a second thread, then releases the response.
 """
 
@@ -21,20 +21,20 @@ from typing import Any
 import pytest
 
 import aiodl
+import testing
 from aiodl._disk.journal import FOLDER, NAME, Checkpoint, Journal
 from aiodl._disk.manifest import Manifest
 from aiodl._disk.names import part_name
 from aiodl._disk.ranges import RangeSet
 from aiodl._protocols.driver import RemoteFile
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
-from tests.servers.held import HOLD_TIMEOUT, HeldServer
-from tests.servers.http import running
+from testing import KiB, MiB, random_bytes, sha
+from testing.servers.ftp import RunningFTP
+from testing.servers.held import HOLD_TIMEOUT, HeldServer
+from testing.servers.http import running
 
 pytestmark = pytest.mark.anyio
 
-KiB, MiB = 1 << 10, 1 << 20
-FAST: dict[str, Any] = {"backoff": 0.01, "split": 1}
+FAST: dict[str, Any] = {**testing.FAST, "split": 1}
 
 
 @pytest.fixture

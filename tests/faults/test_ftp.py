@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP, running_ftp
+import testing
+from testing import MiB, random_bytes, sha
+from testing.servers.ftp import RunningFTP, running_ftp
 
 pytestmark = pytest.mark.anyio
 
-MiB = 1 << 20
-FAST = {"backoff": 0.01, "min_segment_size": MiB}
+FAST = {**testing.FAST, "min_segment_size": MiB}
 
 
 def served(ftp: RunningFTP, name: str, size: int) -> bytes:

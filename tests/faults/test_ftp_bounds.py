@@ -13,14 +13,13 @@ import pytest
 import aiodl
 import aiodl._core.treewalk
 import aiodl._protocols.ftp.folders
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
-from tests.servers.ftpscript import Script, scripted
+from testing import FAST, random_bytes, sha
+from testing.servers.ftp import RunningFTP
+from testing.servers.ftpscript import Script, scripted
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
 
-FAST = {"backoff": 0.01}
 NO_SIZE = {"SIZE": b"550 Could not get file size.\r\n"}
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -12,37 +10,13 @@ from typing import Any
 import pytest
 
 import aiodl
-from aiodl._disk.names import part_name
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import FAST_SPLIT, MiB, assert_nothing_saved, assert_saved, random_bytes, sha
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
 
-MiB = 1 << 20
-# Small segments and quick backoff keep the tests fast while still using several segments.
-FAST: dict[str, Any] = {"min_segment_size": 256 * 1024, "backoff": 0.01, "split": 4}
+FAST = FAST_SPLIT
 RETRY_ONCE: dict[str, Any] = {**FAST, "retries": 1}
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def assert_saved(result: aiodl.Result, data: bytes) -> None:
-    assert result.ok, result.error
-    assert result.path is not None
-    assert sha(result.path.read_bytes()) == sha(data)
-    assert not result.path.with_name(part_name(result.path.name)).exists()
-
-
-def assert_nothing_saved(dest: Path) -> None:
-    """No file and no part file. Only the journal's folder may remain (a run slower than
-    a second takes a checkpoint), and then without a row: nothing is kept to resume."""
-    assert [p.name for p in dest.iterdir() if p.name != ".aiodl"] == []
-    journal = dest / ".aiodl" / "journal.sqlite"
-    if journal.exists():
-        with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
-            assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
 
 
 async def test_segmented_download_is_identical(http_server: FaultServer, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Faults in how a response body is framed and described, from a server scripted byte by
-byte (tests/servers/rawhttp.py): Content-Length that lies or comes twice, bodies that end
+byte (testing/servers/rawhttp.py): Content-Length that lies or comes twice, bodies that end
 when the connection does, enormous heads, and a huge body behind a small length. Each
 test names a fault and asserts what aiodl did."""
 
@@ -12,23 +12,12 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.faults.test_http import FAST, MiB, assert_nothing_saved, assert_saved, sha
-from tests.servers.rawhttp import RawRequest, RawServer, Responder, head
+from testing import FAST_SPLIT as FAST
+from testing import MiB, assert_nothing_saved, assert_saved, random_bytes, sha, whole
+from testing.servers.rawhttp import RawRequest, RawServer, Responder, head
 
 pytestmark = pytest.mark.anyio
 RETRY_ONCE = {**FAST, "retries": 1}
-
-
-def whole(data: bytes, *fields: str, extra: bytes = b"") -> Responder:
-    """Every request answered 200 with ``fields`` and ``data``, then ``extra`` (bytes the
-    head does not announce); then the connection is closed."""
-
-    async def respond(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
-        writer.write(head("200 OK", *fields) + data + extra)
-        return False
-
-    return respond
 
 
 def ranged(

@@ -12,9 +12,9 @@ import aiodl
 from aiodl._disk.journal import Checkpoint, Journal
 from aiodl._disk.names import part_name
 from aiodl._disk.ranges import RangeSet
-from tests.conftest import random_bytes
-from tests.faults.test_http import FAST, MiB, assert_nothing_saved, assert_saved
-from tests.servers.http import FaultServer, running
+from testing import FAST_SPLIT as FAST
+from testing import MiB, assert_nothing_saved, assert_saved, random_bytes
+from testing.servers.http import FaultServer, running
 
 pytestmark = pytest.mark.anyio
 

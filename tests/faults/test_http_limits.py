@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.faults.test_http import FAST, MiB, assert_nothing_saved, assert_saved, sha
-from tests.faults.test_http_bodies import whole
-from tests.servers.http import FaultServer
-from tests.servers.rawhttp import RawRequest, RawServer, head
+from testing import FAST_SPLIT as FAST
+from testing import MiB, assert_nothing_saved, assert_saved, random_bytes, sha, whole
+from testing.servers.http import FaultServer
+from testing.servers.rawhttp import RawRequest, RawServer, head
 
 pytestmark = pytest.mark.anyio
 RETRY_ONCE: dict[str, Any] = {**FAST, "retries": 1}

@@ -24,9 +24,9 @@ import trustme
 
 import aiodl
 from aiodl._protocols.http.wire import MAX_HEAD
-from tests.faults.test_http import assert_nothing_saved, assert_saved
-from tests.servers.rawhttp import RawRequest, RawServer, Responder, running_raw
-from tests.servers.rawtls import running_raw_tls, trusting
+from testing import assert_nothing_saved, assert_saved
+from testing.servers.rawhttp import RawRequest, RawServer, Responder, running_raw
+from testing.servers.rawtls import running_raw_tls, trusting
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
@@ -405,9 +405,9 @@ async def test_an_endless_trailer_fails_quickly_and_reads_little(
 
 @pytest.fixture
 def bulk_server() -> Iterator[str]:
-    """tests/servers/bulk.py in a second process: 128 MiB of 1 MiB chunks per GET."""
+    """testing/servers/bulk.py in a second process: 128 MiB of 1 MiB chunks per GET."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.servers.bulk", "128"],
+        [sys.executable, "-m", "testing.servers.bulk", "128"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).parents[2],

@@ -11,40 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
-import sys
 import time
-from contextlib import closing, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import random_bytes, sha
-from tests.servers.http import FaultServer
+from testing import MiB, cli, journaled, random_bytes, sha
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
-
-
-def journaled(dest: Path, column: str) -> int:
-    """Bytes the journal in ``dest`` lists in ``column`` (``ranges``: flushed;
-    ``written``: written, flushed or not)."""
-    path = dest / ".aiodl" / "journal.sqlite"
-    if not path.exists():
-        return 0
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        try:
-            rows = db.execute(f"SELECT {column} FROM files").fetchall()
-        except sqlite3.OperationalError:  # not created yet
-            return 0
-    return sum(end - start for (value,) in rows if value for start, end in json.loads(value))
-
-
-async def cli(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiodl", "--no-progress", "--json", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
 
 
 async def test_a_killed_run_resumes_from_its_written_ranges(

@@ -33,20 +33,16 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import aiodl
 from aiodl._disk.names import part_name
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from testing import FAST, KiB, MiB, cli, random_bytes, sha
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-
-KiB, MiB = 1 << 10, 1 << 20
-FAST: dict[str, Any] = {"backoff": 0.01}
 
 
 def _unmount(target: Path, *, strict: bool) -> None:
@@ -331,13 +327,6 @@ def ext4_disk(image: Path, mountpoint: Path) -> Iterator[Path]:
         subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
     with mounted(mountpoint, "-o", "loop", str(image)) as disk:
         yield disk
-
-
-async def cli(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiodl", "--no-progress", "--json", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
 
 
 async def cut_power(

@@ -28,9 +28,9 @@ from hypothesis import strategies as st
 
 import aiodl
 from aiodl._credentials import looks_secret, mask_url
-from tests.conftest import random_bytes
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer, running
+from testing import random_bytes
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer, running
 
 pytestmark = pytest.mark.anyio
 

@@ -21,13 +21,11 @@ import pytest
 
 import aiodl
 from aiodl._disk.names import part_name
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from testing import FAST, random_bytes, sha
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-
-FAST: dict[str, Any] = {"backoff": 0.01}
 
 
 def only_child(folder: Path) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 import aiodl
-from tests.servers.http import FaultServer, running
+from testing.servers.http import FaultServer, running
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.servers.login import PASSWORD, USER, running_archive
+from testing import random_bytes
+from testing.servers.login import PASSWORD, USER, running_archive
 
 pytestmark = pytest.mark.anyio
 
@@ -84,7 +84,7 @@ async def test_without_the_login_hosts_netrc_entry_the_file_fails_with_401(
 
 async def test_cli_cookie_flags_log_in_once_over_two_runs(tmp_path: Path) -> None:
     """``-b FILE -c FILE`` on a first run (no file yet) writes it; the next run reads it."""
-    from tests.test_cli import run_cli
+    from testing import run_cli
 
     async with running_archive({"a.bin": b"cli data"}) as archive:
         jar = tmp_path / "jar.txt"

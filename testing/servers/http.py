@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.web import ContentCoding
 
-from tests.servers.rawhttp import reset
+from testing.servers.rawhttp import reset
 
 CHUNK = 64 * 1024
 

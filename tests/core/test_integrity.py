@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import MiB, random_bytes
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
 
 
 def digest(data: bytes, algorithm: str = "sha256") -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
 

@@ -10,10 +10,9 @@ import pytest
 
 import aiodl
 from aiodl._protocols.ftp.wire import parse_pwd
-from tests.servers import vsftpd
-from tests.servers.ftp import RunningFTP
-from tests.test_cli import run_cli
-from tests.test_vsftpd import _require_vsftpd
+from testing import require_vsftpd, run_cli
+from testing.servers import vsftpd
+from testing.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.anyio
 def vsftpd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """vsftpd serving ``pub/a.txt``; it answers LIST of a missing folder with an empty
     listing and 226, so only entering the folder tells it is not there."""
-    _require_vsftpd()
+    require_vsftpd()
     root = tmp_path_factory.mktemp("vsftpd-folders")
     root.chmod(0o755)
     (root / "pub").mkdir(mode=0o755)

@@ -9,8 +9,8 @@ import pytest
 
 from aiodl._protocols.driver import RemoteFile
 from aiodl._protocols.http.plain import RawPool
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
 

@@ -10,12 +10,10 @@ import pytest
 
 import aiodl
 from aiodl._disk.names import part_name
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
+from testing import MiB, random_bytes, sha
+from testing.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
-
-MiB = 1 << 20
 
 
 async def test_segmented_64_mib_download_is_identical(ftp: RunningFTP, tmp_path: Path) -> None:

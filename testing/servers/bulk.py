@@ -2,7 +2,7 @@
 
 A server on the test's own event loop cannot outrun the client (while the client holds
 the loop, it sends nothing), so it cannot show a client that never gives the loop back.
-Run as ``python -m tests.servers.bulk MIB``: prints its port, then answers every GET on
+Run as ``python -m testing.servers.bulk MIB``: prints its port, then answers every GET on
 127.0.0.1 with ``MIB`` one-MiB chunks and closes the connection.
 """
 

@@ -8,7 +8,6 @@ which installs it) turns the skip into a failure, so CI can never pass without t
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,10 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import sha, write_tree
-from tests.servers import vsftpd
+from testing import MiB, require_vsftpd, sha, write_tree
+from testing.servers import vsftpd
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-MiB = 1 << 20
 TREE = {
     "hsd/202611/22/00/B01.bz2": 30_000,
     "hsd/202611/22/00/B02.bz2": 31_000,
@@ -31,17 +29,9 @@ TREE = {
 }
 
 
-def _require_vsftpd() -> None:
-    missing = not Path(vsftpd.VSFTPD).exists() or os.geteuid() != 0
-    if missing and os.environ.get("AIODL_REQUIRE_INTEGRATION") == "1":
-        pytest.fail("vsftpd integration tests are required here, but vsftpd cannot run")
-    if missing:
-        pytest.skip("needs Debian's vsftpd and root (.ci/run installs it)")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    _require_vsftpd()
+    require_vsftpd()
     root = tmp_path_factory.mktemp("vsftpd-root")
     root.chmod(0o755)  # vsftpd drops to the ftp user, which must read it
     return write_tree(root, TREE)

@@ -24,14 +24,13 @@ from aiodl._network.connect import Connector, failure
 from aiodl._pacing.retry import RetryPolicy
 from aiodl._pacing.retrying import _retry_delay
 from aiodl._urls import authority
-from tests.conftest import random_bytes
-from tests.servers.connect import FakeResolver, black_hole, closed_port, lighttpd
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer, running
-from tests.servers.rawhttp import RawRequest, head, reset, running_raw
+from testing import FAST, random_bytes
+from testing.servers.connect import FakeResolver, black_hole, closed_port, lighttpd
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer, running
+from testing.servers.rawhttp import RawRequest, head, reset, running_raw
 
 pytestmark = pytest.mark.anyio
-FAST: dict[str, Any] = {"backoff": 0.01}
 UNKNOWN = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
 

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import trustme
 
-from tests.servers.rawhttp import RawServer
+from testing.servers.rawhttp import RawServer
 
 
 class TLSRawServer(RawServer):

@@ -21,12 +21,11 @@ import pytest
 
 import aiodl
 from aiodl._disk.names import part_name
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import running_ftp
-from tests.servers.http import FaultServer
+from testing import MiB, random_bytes, sha
+from testing.servers.ftp import running_ftp
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
 RATE = MiB  # bytes per second per connection
 
 

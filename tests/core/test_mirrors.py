@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer, running
+from testing import MiB, random_bytes, sha
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer, running
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
 # Small segments, so a file of a few MiB is spread over every source.
 SPREAD: dict[str, Any] = {
     "split": 6,

@@ -15,11 +15,10 @@ import aiodl
 from aiodl._disk.journal import _SCHEMA, _VERSION, FOLDER, NAME, Checkpoint, Journal
 from aiodl._disk.ranges import RangeSet
 from aiodl._protocols.driver import RemoteFile
-from tests.conftest import random_bytes, sha
-from tests.servers.http import FaultServer
+from testing import MiB, random_bytes, sha
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
 INFO = RemoteFile("http://h/f", 100, True, etag='"e1"')
 
 

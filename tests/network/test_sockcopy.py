@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from aiodl._network.sockcopy import SocketReader
+from testing import MiB
 
 pytestmark = pytest.mark.anyio
-
-MiB = 1 << 20
 
 
 class FileSink:

@@ -13,7 +13,7 @@ from aiodl._core.treewalk import MAX_DEPTH, Found, Refused, TreeWalk, child_url,
 from aiodl._exceptions import UnsafePathError
 from aiodl._protocols.entries import Entry
 from aiodl._urls import is_tree_url
-from tests.test_names import assert_safe_name, nasty_names
+from testing.names import assert_safe_name, nasty_names
 
 ROOT = "ftp://h/pub/"
 BASE = PurePosixPath("into")

@@ -17,8 +17,8 @@ from aiodl._disk.folders import Folders
 from aiodl._disk.journal import FOLDER
 from aiodl._disk.names import part_name, sanitize_name
 from aiodl._disk.partfile import open_part
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
 

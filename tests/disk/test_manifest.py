@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import aiodl
 from aiodl._disk.manifest import BATCH_ROWS, Manifest, outcome
 from aiodl._disk.names import sharded
-from tests.conftest import random_bytes
-from tests.servers.http import FaultServer
+from testing import random_bytes
+from testing.servers.http import FaultServer
 
 A, B = (
     aiodl.Request("http://h/a"),

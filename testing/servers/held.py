@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.servers.http import FaultServer
+from testing.servers.http import FaultServer
 
 HOLD_TIMEOUT = 30.0  # a generous guard: a test that never releases fails, it never hangs
 

@@ -19,26 +19,11 @@ import pytest
 from aiodl._cli.inputs import read_input
 from aiodl._cli.parser import UsageError, byte_rate
 from aiodl._disk.names import part_name
-from tests.conftest import random_bytes
-from tests.servers.ftp import RunningFTP
-from tests.servers.http import FaultServer
+from testing import random_bytes, read_terminal, run_cli
+from testing.servers.ftp import RunningFTP
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-
-
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aiodl",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_all_ok_exits_0(http_server: FaultServer, tmp_path: Path) -> None:
@@ -198,20 +183,6 @@ def test_byte_rate(text: str, expected: int) -> None:
 def test_byte_rate_refuses(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         byte_rate(text)
-
-
-def read_terminal(master: int) -> bytes:
-    """Everything written to a pseudo-terminal until its last writer closes it."""
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child has exited and closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def test_progress_bars_on_a_terminal_and_only_json_on_stdout(

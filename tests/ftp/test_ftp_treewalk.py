@@ -1,4 +1,4 @@
-"""Mirroring ``ftp://host/dir/`` trees from a real pyftpdlib server on 127.0.0.1."""
+"""The tree walk of ``ftp://host/dir/`` folders from a real pyftpdlib server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import sha, write_tree
-from tests.servers.ftp import RunningFTP
+from testing import sha, write_tree
+from testing.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
 

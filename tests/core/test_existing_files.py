@@ -17,11 +17,10 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
-from tests.servers.http import FaultServer
+from testing import MiB, random_bytes, sha
+from testing.servers.http import FaultServer
 
 pytestmark = pytest.mark.anyio
-MiB = 1 << 20
 
 
 def sums_file(folder: Path, lines: dict[str, bytes]) -> Path:

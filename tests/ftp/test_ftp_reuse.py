@@ -9,16 +9,15 @@ from pathlib import Path
 import pytest
 
 import aiodl
-from tests.conftest import random_bytes, sha
-from tests.servers import vsftpd
-from tests.servers.ftp import RunningFTP
-from tests.test_vsftpd import _require_vsftpd
+import testing
+from testing import MiB, random_bytes, require_vsftpd, sha
+from testing.servers import vsftpd
+from testing.servers.ftp import RunningFTP
 
 pytestmark = pytest.mark.anyio
 
-MiB = 1 << 20
 SLOW_LOGIN = 0.3  # seconds; a server hashing passwords with argon2 takes seconds
-FAST = {"backoff": 0.01, "min_segment_size": MiB}
+FAST = {**testing.FAST, "min_segment_size": MiB}
 
 
 def _logged_in_once_per_connection(ftp: RunningFTP, connections: int) -> None:
@@ -89,7 +88,7 @@ async def test_a_refused_rest_is_remembered_for_the_server(ftp: RunningFTP, tmp_
 
 @pytest.fixture
 def vsftpd_log(tmp_path: Path) -> Path:
-    _require_vsftpd()
+    require_vsftpd()
     return tmp_path / "work" / "protocol.log"
 
 
