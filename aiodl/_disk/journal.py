@@ -153,6 +153,7 @@ class Journal:
         self._by_url: dict[str, Checkpoint] = {}
         self._url_of: dict[str, str] = {}  # path -> url
         self._rows = RowWriter(self._connect)
+        self._closed = False  # a flush that ends after the run must not reopen it
         if self._open_folder(create=False) and self._has_file():
             self._load()
 
@@ -253,7 +254,7 @@ class Journal:
     def save(self, checkpoint: Checkpoint) -> None:
         """Record (or replace) what is on disk of a file; committed in the background
         (nothing, with no journal)."""
-        if not self._open_folder(create=True):  # a few calls, once a run
+        if self._closed or not self._open_folder(create=True):  # a few calls, once a run
             return
         written = checkpoint.written
         self._rows.put(
@@ -291,6 +292,7 @@ class Journal:
         """Close the database; one without rows is removed, with ``.aiodl`` if that is
         left empty (never anything else in it, and never through a symlink). Blocking:
         pending rows are written first."""
+        self._closed = True
         self._rows.close()
         if self._rows.error is not None:
             log.warning("the resume journal could not be written: %s", self._rows.error)

@@ -46,17 +46,23 @@ class RowWriter:
         with self._wake:
             self._closing = True
             self._wake.notify()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _queue(self, path: str, row: Row | None) -> None:
+        """A row for the thread; dropped once ``close`` has begun (a flush that finishes
+        after the run costs a resume at most, and the database is being closed)."""
         with self._wake:
+            if self._closing:
+                return
             self._pending[path] = row
             self._wake.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="aiodl-journal", daemon=True)
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="aiodl-journal", daemon=True
+                )
+                self._thread.start()
 
     def _run(self) -> None:
         while True:

@@ -194,3 +194,32 @@ def test_a_journal_row_of_deep_nesting_is_only_a_lost_resume(tmp_path: Path) -> 
     with sqlite3.connect(tmp_path / FOLDER / NAME) as db:
         db.execute("UPDATE files SET ranges = ?", ("[" * 100_000,))
     assert Journal(tmp_path).find("http://h/f") is None
+
+
+def test_a_checkpoint_after_close_is_dropped_and_reopens_nothing(tmp_path: Path) -> None:
+    """A background flush that ends after the run closed the journal reports its ranges
+    late: the closed journal drops them (no writer thread starts again on a database
+    being closed, which crashed the interpreter) and makes no ``.aiodl`` again."""
+    journal = Journal(tmp_path)
+    journal.save(checkpoint("a.bin"))
+    journal.forget("a.bin")
+    journal.close()
+    assert not (tmp_path / FOLDER).exists()
+    journal.save(checkpoint("late.bin"))
+    journal.forget("late.bin")
+    journal.close()
+    assert not (tmp_path / FOLDER).exists()
+
+
+def test_written_ranges_are_trusted_on_the_same_boot_only(tmp_path: Path) -> None:
+    """Written (unflushed) ranges hold after a killed process, not after a reboot."""
+    info = RemoteFile("http://h/f", 100, True, etag='"e"')
+    flushed, written = RangeSet([(0, 10)]), RangeSet([(0, 60)])
+    journal = Journal(tmp_path, boot="boot-1")
+    journal.save(Checkpoint.of("f.bin", "http://h/f", info, flushed, written))
+    journal.close()
+    same, rebooted = Journal(tmp_path, boot="boot-1"), Journal(tmp_path, boot="boot-2")
+    assert list(same.find("http://h/f").ranges) == [(0, 60)]  # type: ignore[union-attr]
+    assert list(rebooted.find("http://h/f").ranges) == [(0, 10)]  # type: ignore[union-attr]
+    same.close()
+    rebooted.close()
