@@ -6,8 +6,9 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
   first missing byte with the file's validators (HTTP If-Range; FTP SIZE and MDTM), and
   only the gaps are fetched. A changed file, a server that now ignores ranges, or a part
   file that is gone starts the file over.
-- **listed** when a folder listing named it: size and time are known before connecting,
-  so a complete copy is skipped without any connection.
+- **listed** when a folder listing named it with its size: size and time are known
+  before connecting, so a complete copy is skipped without any connection. A listing
+  that tells no size (an HTTP index page) leaves it to the file's own response.
 - **fresh** otherwise: the first response names the target (Content-Disposition) and
   tells the size.
 
@@ -87,8 +88,9 @@ class FileDownload:
             result = await self._resume(checkpoint)
             if result is not None:
                 return result
-        if self._job.listed is not None:
-            return await self._listed(self._job.listed)
+        listed = self._job.listed
+        if listed is not None and listed.size is not None:
+            return await self._listed(listed)
         return await self._fresh()
 
     def _checkpoint(self) -> Checkpoint | None:
