@@ -146,8 +146,8 @@ class IndexPage:
     def entry(self, href: str) -> Entry | None:
         """What the link ``href`` is in this folder: a file, a folder, or None (it is not
         directly inside the folder)."""
-        target, _ = urldefrag(urljoin(self._url, href.strip()))
         try:
+            target, _ = urldefrag(urljoin(self._url, href.strip()))
             parts = urlsplit(target)
             if parts.query or origin(target) != self._origin:
                 return None
