@@ -6,8 +6,8 @@ The engine schedules; a ``FileDownload`` decides how one file is fetched:
   first missing byte with the file's validators (HTTP If-Range; FTP SIZE and MDTM), and
   only the gaps are fetched. A changed file, a server that now ignores ranges, or a part
   file that is gone starts the file over.
-- **listed** when a folder listing named it: size and time are known before connecting,
-  so a complete copy is skipped without any connection.
+- **listed** when a folder listing named it with its size (an HTTP index page tells
+  none): a complete copy is skipped without any connection.
 - **fresh** otherwise: the first response names the target (Content-Disposition) and
   tells the size.
 
@@ -53,8 +53,7 @@ from .resync import asking, held_copy, not_modified, validators
 from .transfer import Transfer
 
 log = logging.getLogger("aiodl")
-# Background flushes every 64 MiB keep the disk busy during the transfer, not after it.
-SYNC_EVERY = 64 << 20
+SYNC_EVERY = 64 << 20  # background flushes keep the disk busy during the transfer
 # Files up to this size are created on the event loop, larger ones in a worker thread.
 INLINE_OPEN = 1 << 20
 
@@ -96,8 +95,9 @@ class FileDownload:
             result = await self._resume(checkpoint)
             if result is not None:
                 return result
-        if self._job.listed is not None:
-            return await self._listed(self._job.listed)
+        listed = self._job.listed
+        if listed is not None and listed.size is not None:
+            return await self._listed(listed)
         return await self._fresh()
 
     def _checkpoint(self) -> Checkpoint | None:

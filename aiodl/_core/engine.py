@@ -40,7 +40,7 @@ from .._models import (
     as_request,
 )
 from .._pacing.retrying import first_failure, retried_under_limit
-from .._protocols.driver import Driver, Endpoint, TreeDriver
+from .._protocols.driver import Driver, Endpoint, NotAFolder, TreeDriver
 from .._protocols.entries import Listing
 from .._urls import is_tree_url, url_problem
 from .context import RunContext
@@ -137,8 +137,12 @@ class Engine:
         walk = TreeWalk(request.url, base, self.config.include, self.config.exclude)
         while (folder := walk.next_folder()) is not None:
             try:
-                entries = await self._list(driver, folder.url)
+                entries = await self._list(driver, folder.url, request)
             except Exception as error:  # this folder fails, the walk and the run go on
+                if isinstance(error, NotAFolder) and not walk.folders:
+                    # The URL given names no folder (an HTTP page, not HTML): a file.
+                    yield Job(request, mask_url(request.url))
+                    return
                 yield self._refused(request, Refused(folder.url, _failure(folder.url, error)))
                 continue
             for item in await self._taken(walk, folder, entries):
@@ -198,9 +202,10 @@ class Engine:
         log.info("not fetching %s: %s", url, item.error)
         return Job(Request(item.url, headers=request.headers), url, refused=item.error)
 
-    async def _list(self, driver: TreeDriver, url: str) -> Listing:
-        """One folder listing, under the host's limits and the retry policy."""
-        endpoint = Endpoint(url, self._headers, self._credentials, driver)
+    async def _list(self, driver: TreeDriver, url: str, request: Request) -> Listing:
+        """One folder listing, under the host's limits and the retry policy, asked with
+        the headers and login a file of ``request`` would get."""
+        endpoint = self._endpoint(url, request)
         hosts = self.context.hosts
         async with hosts.slot(url) as slot:
             return await retried_under_limit(

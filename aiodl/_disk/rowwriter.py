@@ -59,9 +59,7 @@ class RowWriter:
             self._pending[path] = row
             self._wake.notify()
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="aiodl-journal", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="aiodl-journal", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:

@@ -38,6 +38,28 @@ class Sink(Protocol):
         """Note ``nbytes`` a body moved in at ``offset`` through ``fileno``."""
 
 
+class Collected:
+    """A sink that keeps what it is given in memory: for a body that is read, not saved
+    (a folder's index page). ``take`` hands over the bytes so far and forgets them."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+
+    def write(self, offset: int, chunks: Sequence[bytes | memoryview]) -> None:
+        self._pieces += (bytes(chunk) for chunk in chunks)
+
+    def fileno(self) -> int:
+        raise OSError("an in-memory sink has no descriptor")
+
+    def written(self, offset: int, nbytes: int) -> None:
+        raise OSError("an in-memory sink takes bytes by write() only")
+
+    def take(self) -> bytes:
+        data = b"".join(self._pieces)
+        self._pieces.clear()
+        return data
+
+
 class SocketReader:
     """Reads one connected non-blocking socket; ``copy_to`` returns 0 at the end of data.
 
@@ -55,6 +77,10 @@ class SocketReader:
 
     async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
         """Move up to ``limit`` bytes (as many as have arrived) into ``sink`` at ``offset``."""
+        if isinstance(sink, Collected):  # no file: the bytes go to Python anyway
+            data = await self.read(limit)
+            sink.write(offset, [data])
+            return len(data)
         if self._splice_it:
             moved = await self._splice(sink.fileno(), offset, limit)
         else:

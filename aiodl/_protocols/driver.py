@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .._digests import Checksum
+from .._exceptions import DownloadError
 from .entries import Listing
 
 if TYPE_CHECKING:
@@ -89,6 +90,12 @@ class NotModified(Exception):
         self.info = info
 
 
+class NotAFolder(DownloadError):
+    """A folder URL answered with something that is not a listing (over HTTP: a page
+    that is not HTML). The URL a caller gave is then fetched as a file, as curl and wget
+    without ``-r`` would; a link found in a walk fails with this message."""
+
+
 class Body(Protocol):
     """A response body delivering the requested bytes of ``info``'s file, in order."""
 
@@ -120,8 +127,10 @@ class Driver(Protocol):
 
 @runtime_checkable
 class TreeDriver(Driver, Protocol):
-    """A driver that can also list folders (FTP), so a folder URL's tree can be walked."""
+    """A driver that can also list folders (FTP; HTTP index pages), so a folder URL's
+    tree can be walked."""
 
     async def list_folder(self, endpoint: Endpoint) -> Listing:
-        """The entries of the folder ``endpoint.url`` names (the URL ends with ``/``)."""
+        """The entries of the folder ``endpoint.url`` names (the URL ends with ``/``);
+        NotAFolder when what it names is not one."""
         ...

@@ -1,4 +1,5 @@
-"""The HTTP(S) driver: ranged GETs, redirects and version checks on either transport.
+"""The HTTP(S) driver: ranged GETs, redirects and version checks on either transport,
+and folder URLs' index pages as listings (``folders``), so HTTP trees are walked as FTP's.
 
 Plain ``http://`` goes over our own sockets (``plain``: bodies spliced into the file);
 ``https://`` over an aiohttp session (``tls``), made when the first such URL comes.
@@ -31,7 +32,9 @@ from ..._exceptions import (
 from ..._network.connect import Connector
 from ..._urls import Resolve
 from ..driver import Body, Endpoint, Held, NotModified, RangeIgnored, RemoteFile
+from ..entries import Listing
 from .cookies import Cookies
+from .folders import index_page, read_index
 from .plain import RawPool, translated
 from .rules import (
     format_http_date,
@@ -131,6 +134,17 @@ class HTTPDriver:
         except BaseException:
             response.close()
             raise
+
+    async def list_folder(self, endpoint: Endpoint) -> Listing:
+        """The entries of the folder URL's index page (see ``folders``)."""
+        response = await self._get(endpoint, {"Accept-Encoding": "identity"})
+        try:
+            page = index_page(endpoint.url, response.url, response.headers)
+            body = response.body(RemoteFile(response.url, content_length(response.headers), False))
+        except BaseException:
+            response.close()
+            raise
+        return await read_index(body, page, endpoint.url)
 
     async def _get(self, endpoint: Endpoint, extra: dict[str, str]) -> Response:
         """GET with redirects followed by hand, so credentials never cross origins."""
