@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 class Drivers(Mapping[str, Driver]):
     """The protocol drivers of one run, each made when its first URL comes: a run of FTP
-    URLs never imports aiohttp or builds a TLS context (a fifth of a short run's time),
+    URLs never imports the HTTP modules or builds a TLS context (a fifth of a short run's time),
     and a run of HTTP URLs never touches aioftp."""
 
     SCHEMES = ("http", "https", "ftp")
@@ -35,7 +35,6 @@ class Drivers(Mapping[str, Driver]):
                 settings = self._settings
                 self._http = HTTPDriver(
                     settings.timeout,
-                    settings.connections,
                     settings.verify,
                     settings.max_redirects,
                     settings.resolve,
