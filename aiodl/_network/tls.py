@@ -8,6 +8,11 @@ one reusable buffer and written with one ``pwrite`` (``sockcopy``), with no stre
 reader and no ``bytes`` object per chunk in between. SNI and the host name check are
 the ``ssl`` module's (``server_hostname``); an IP literal is checked against the
 certificate's IP addresses and sends no SNI, as RFC 6066 asks.
+
+Measured on 256 MiB over 8 loopback connections (nginx, TLS 1.3; CPU seconds, which a
+busy machine disturbs less than wall time): this ``SSLSocket`` 0.50, an
+``ssl.SSLObject`` over memory BIOs fed 256 KiB at a time 0.53-0.65, the naive asyncio
+``BufferedProtocol`` over ``ssl`` 0.41 (it pays no start-up and no part-file checks).
 """
 
 from __future__ import annotations
