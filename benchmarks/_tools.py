@@ -37,6 +37,7 @@ class Job:
     urls_file: Path
     curl_config: Path
     mib: int
+    cacert: Path | None = None  # the private CA's PEM, for HTTPS workloads
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def expand(template: str, job: Job | None) -> list[str]:
     }  # fmt: skip
     fields: dict[str, object] = {} if job is None else {
         "out": job.out, "urls_file": job.urls_file, "cfg": job.curl_config, "mib": job.mib,
-        "url": job.urls[0], "py": PY,
+        "url": job.urls[0], "py": PY, "cacert": job.cacert, "here": Path(__file__).parent,
     }  # fmt: skip
     argv: list[str] = []
     for token in shlex.split(template):
@@ -153,6 +154,33 @@ def _rerun(workload: str, base: str, keys: tuple[str, ...]) -> list[Tool]:
     so only the files may change between a W5 figure and the one it is read against."""
     return [replace(t, workload=workload) for t in TOOLS if t.workload == base and t.key in keys]
 
+
+# W9 and W10 are W1 and W2 over HTTPS (nginx with a certificate from a private CA): the
+# same command lines plus each tool's flag to trust that CA, and a naive reference each.
+_CA = {"aiodl": "--cacert {cacert}", "aria2c": "--ca-certificate={cacert}",
+       "curl": "--cacert {cacert}", "wget2": "--ca-certificate={cacert}"}  # fmt: skip
+
+
+def _secure(workload: str, base: str) -> list[Tool]:
+    """The rows of `base` whose tool takes a CA flag, for `workload`, the flag put right
+    after the program (after `-m aiodl` for aiodl)."""
+    rows = []
+    for t in TOOLS:
+        if t.workload == base and t.key in _CA:
+            program = "-m aiodl" if t.key == "aiodl" else t.cmd.split()[0]
+            cmd = t.cmd.replace(program, f"{program} {_CA[t.key]}", 1)
+            rows.append(replace(t, workload=workload, cmd=cmd))
+    return rows
+
+
+TOOLS += [
+    *_secure("W9", "W1"),
+    Tool("naive", "W9", "naive asyncio BufferedProtocol over ssl (8 ranges)",
+         "{py} {here}/naive_tls.py {url} {out}/big.bin {cacert} 8", probe="{py} --version"),
+    *_secure("W10", "W2"),
+    Tool("naive", "W10", "naive aiohttp loop (16 workers)",
+         "{py} {here}/naive_aiohttp.py {urls_file} {out} {cacert} 16", probe="{py} --version"),
+]  # fmt: skip
 
 _SCALE_PEERS = ("aiodl", "aria2c", "curl")
 TOOLS += [*_rerun("W5a", "W2", _SCALE_PEERS), *_rerun("W5b", "W1", _SCALE_PEERS)]

@@ -5,7 +5,8 @@ Over a loopback nginx, W1 fetches one big file over 8 connections and W2 many 64
 a time; over a loopback vsftpd, W3 fetches the same big file in 8 segments and W4 mirrors the
 folder of small files with 16 connections. W5a and W5b rerun W2 with 20,000 files of 4 KiB and
 W1 with a 4 GiB file (made for the run, removed after it), to see whether aiodl's memory stays
-flat and its time linear.
+flat and its time linear. W9 and W10 are W1 and W2 over HTTPS (nginx with a certificate
+from a private CA made for the run).
 Runs are interleaved (rep by rep, tool by tool) so a slow phase of the machine hits every tool
 alike, and every output is checked by sha256: a fast wrong download must not win.
 """
@@ -42,7 +43,7 @@ from testing.servers import vsftpd
 
 TIME = "/usr/bin/time"
 RESULTS = Path(__file__).resolve().parent / "results"
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5a", "W5b")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5a", "W5b", "W9", "W10")
 # Each W5 workload is read against the one it scales up (aiodl's RSS for W5a, time for W5b).
 SCALED = {"W5a": "W2", "W5b": "W1"}
 GIB = 1 << 30
@@ -187,13 +188,17 @@ def build_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
     """Create or reuse the data and hash it, once per invocation; FTP reuses the HTTP data."""
     data, out, only = work / "data", list[Workload](), set(args.only)
     ftp_refs = ("aria2c", "lftp")
-    if only & {"W1", "W3"}:
+    if only & {"W1", "W3", "W9"}:
         log(f"data: big.bin {args.big_mib} MiB in {data}")
         big = [_data.big_source(data, args.big_mib)]
         title = f"1 file of {args.big_mib} MiB"
         out.append(Workload("W1", f"{title}, 8 connections", big, work))
         out.append(Workload("W3", f"{title} over FTP, 8 segments", big, work, "ftp", refs=ftp_refs))
-    if only & {"W2", "W4"}:
+        tls_refs = ("aria2c", "curl")
+        out.append(
+            Workload("W9", f"{title} over HTTPS, 8 connections", big, work, "https", refs=tls_refs)
+        )
+    if only & {"W2", "W4", "W10"}:
         log(f"data: {args.small_count} x 64 KiB in {data}")
         small = _data.small_sources(data, args.small_count)
         title = f"{args.small_count} files of 64 KiB"
@@ -201,8 +206,10 @@ def build_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
         out.append(Workload("W2", f"{title}, 16 concurrent", small, work))
         mirror = f"{title} over FTP, their folder mirrored, 16 connections"
         out.append(Workload("W4", mirror, small, work, "ftp", folder, refs=("lftp",)))
+        secure = f"{title} over HTTPS, 16 concurrent"
+        out.append(Workload("W10", secure, small, work, "https", refs=("aria2c", "naive")))
     out += scale_workloads(args, work)
-    return sorted((w for w in out if w.key in only), key=lambda w: w.key)
+    return sorted((w for w in out if w.key in only), key=lambda w: WORKLOADS.index(w.key))
 
 
 def scale_workloads(args: argparse.Namespace, work: Path) -> list[Workload]:
@@ -347,7 +354,8 @@ def run_one(
     prepare(parent, wl)
     out = parent / f"{wl.key}-{tool.key}-{rep}-{os.urandom(4).hex()}"
     out.mkdir()
-    job = Job(out, urls, wl.urls_file, wl.curl_config, wl.size // _data.MIB)
+    cacert = _nginx.ca_file(args.workdir) if wl.scheme == "https" else None
+    job = Job(out, urls, wl.urls_file, wl.curl_config, wl.size // _data.MIB, cacert)
     utc = datetime.now(UTC).isoformat(timespec="seconds")
     stalls = parent / "stalls.json"  # written by benchmarks/stallwatch.py (aiodl rows)
     stalls.unlink(missing_ok=True)
@@ -505,7 +513,11 @@ def report(
     """Header with what a reader needs to reproduce the numbers, then one table per workload."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = sorted({v for v in tools.values() if v})
-    servers = {"http": "nginx (1 worker, sendfile)", "ftp": "vsftpd (anonymous, sendfile)"}
+    servers = {
+        "http": "nginx (1 worker, sendfile)",
+        "https": "nginx with TLS (1 worker, TLS 1.3, a private CA)",
+        "ftp": "vsftpd (anonymous, sendfile)",
+    }
     used = " and ".join(servers[s] for s in servers if s in {w.scheme for w in workloads})
     head = [
         f"## aiodl benchmark, {when}",
@@ -564,6 +576,10 @@ def start_servers(stack: ExitStack, work: Path, workloads: list[Workload]) -> di
     if "http" in schemes:
         probe = next(w for w in workloads if w.scheme == "http").sources[0].url_path
         bases["http"] = stack.enter_context(_nginx.serve(work, data, probe))
+    if "https" in schemes:
+        probe = next(w for w in workloads if w.scheme == "https").sources[0].url_path
+        tls = _nginx.certificates(work)
+        bases["https"] = stack.enter_context(_nginx.serve(work / "tls", data, probe, tls))
     if "ftp" in schemes:
         port = stack.enter_context(vsftpd.serve(data, work / "vsftpd"))
         bases["ftp"] = f"ftp://127.0.0.1:{port}"

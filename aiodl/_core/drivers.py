@@ -26,8 +26,8 @@ log = logging.getLogger("aiodl")
 
 class Drivers(Mapping[str, Driver]):
     """The protocol drivers of one run, each made when its first URL comes: a run of FTP
-    URLs never imports aiohttp or builds a TLS context (a fifth of a short run's time),
-    and a run of HTTP URLs never touches aioftp.
+    URLs never imports the HTTP modules or builds a TLS context (a fifth of a short run's
+    time), and a run of HTTP URLs never touches the FTP ones.
 
     A ``cookies`` file is read here, so a missing or malformed one fails the run before
     any request (as a netrc file does), and ``cookie_jar``'s folder must exist.
@@ -57,7 +57,6 @@ class Drivers(Mapping[str, Driver]):
                 settings = self._settings
                 self._http = HTTPDriver(
                     settings.timeout,
-                    settings.connections,
                     settings.verify,
                     settings.max_redirects,
                     settings.resolve,

@@ -1,10 +1,10 @@
 """Moving a socket's bytes into a file at an offset, without copying them through Python.
 
-On Linux ``os.splice`` moves them socket -> pipe -> file inside the kernel; elsewhere they
-are received into one reusable buffer and written with ``os.pwrite`` (the measurements
-that chose this are in docs/design.md, "Writing"). The socket is a plain non-blocking
-socket on the caller's event loop; waiting for data uses ``add_reader``, bounded by
-``timeout``.
+On Linux ``os.splice`` moves them socket -> pipe -> file inside the kernel; elsewhere, and
+for TLS (decrypted in user space), they are received into one reusable buffer and written
+with ``os.pwrite`` (the measurements that chose this are in docs/design.md, "Writing").
+The socket is a non-blocking socket (plain, or an ``ssl.SSLSocket`` from ``tls``) on the
+caller's event loop; waiting for data uses ``add_reader``, bounded by ``timeout``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import contextlib
 import fcntl
 import os
 import socket
+import ssl
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from .._exceptions import LocalFileError
+from . import tls
 
 # One splice moves at most a pipe's capacity; 1 MiB is Linux's default pipe-max-size.
 _PIPE_SIZE = 1 << 20
@@ -65,6 +67,8 @@ class SocketReader:
 
     ``expected`` is how many bytes will be copied, when known: below a pipe's worth, a
     pipe's setup (four calls) costs more than the copy it saves, so the buffer is used.
+    A TLS socket always uses the buffer, filled with every record that has arrived
+    before one write.
     """
 
     def __init__(self, sock: socket.socket, timeout: float, expected: int | None = None) -> None:
@@ -72,7 +76,9 @@ class SocketReader:
         self._timeout = timeout
         self._pipe: tuple[int, int] | None = None
         self._buffer: memoryview | None = None
-        self._splice_it = _SPLICE and (expected is None or expected >= _PIPE_SIZE)
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        big = expected is None or expected >= _PIPE_SIZE
+        self._splice_it = _SPLICE and big and not self._tls
         self._buffer_size = _PIPE_SIZE if expected is None else min(_PIPE_SIZE, expected + 1)
 
     async def copy_to(self, sink: Sink, offset: int, limit: int) -> int:
@@ -90,11 +96,8 @@ class SocketReader:
 
     async def read(self, limit: int) -> bytes:
         """Up to ``limit`` bytes as they arrive; b"" at the end of data."""
-        while True:
-            try:
-                return self._sock.recv(limit)
-            except BlockingIOError:
-                await self._readable()
+        async with asyncio.timeout(self._timeout):
+            return await tls.receive(self._sock, limit)
 
     async def at_end(self) -> bool:
         """Whether the peer has closed without sending another byte."""
@@ -141,34 +144,39 @@ class SocketReader:
         if self._buffer is None:
             self._buffer = memoryview(bytearray(self._buffer_size))
         view = self._buffer[: min(limit, self._buffer_size)]
-        while True:
-            try:
-                got = self._sock.recv_into(view)
-                break
-            except BlockingIOError:
-                await self._readable()
+        got = await self._receive_into(view)
         written = 0
         with _file_side():
             while written < got:
                 written += os.pwrite(fd, view[written:got], offset + written)
         return got
 
+    async def _receive_into(self, view: memoryview) -> int:
+        """Wait for the first bytes; over TLS, add every record already here (one
+        ``SSL_read`` returns one record, 16 KiB at most), so one write takes them all."""
+        while True:
+            try:
+                got = self._sock.recv_into(view)
+                break
+            except tls.WANT_READ:
+                await self._readable()
+            except ssl.SSLWantWriteError:
+                async with asyncio.timeout(self._timeout):
+                    await tls.writable(self._sock)
+        while self._tls and 0 < got < len(view):
+            try:
+                more = self._sock.recv_into(view[got:])
+            except OSError:  # nothing more yet, or an error the next call raises again
+                break
+            if not more:
+                break
+            got += more
+        return got
+
     async def _readable(self) -> None:
         """Wait until the socket has data or has closed, at most ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        fd = self._sock.fileno()
-
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        loop.add_reader(fd, wake)
-        try:
-            async with asyncio.timeout(self._timeout):
-                await ready
-        finally:
-            loop.remove_reader(fd)
+        async with asyncio.timeout(self._timeout):
+            await tls.readable(self._sock)
 
 
 @contextlib.contextmanager

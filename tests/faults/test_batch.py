@@ -202,7 +202,7 @@ async def test_an_unexpected_error_in_one_file_fails_that_file_alone(
     good = [http_server.add(name, random_bytes(2000)) for name in ("a.bin", "c.bin")]
     port = http_server.port
     buggy = f"http://bob:pa55word@127.0.0.1:{port}/b.bin?token=t0k3n"
-    real = HTTPDriver(5.0, 4, True, 5)
+    real = HTTPDriver(5.0, True, 5)
     planted = RuntimeError(f"planted bug for {buggy}")
     try:
         with caplog.at_level(logging.DEBUG, logger="aiodl"):
@@ -233,7 +233,7 @@ async def test_an_error_url_is_masked_whoever_raised_it(
     """A DownloadError raised with the URL as given (as ``_transfer`` did once): the
     Result's ``error.url`` is masked all the same."""
     url = f"http://alice:s3cret@127.0.0.1:{http_server.port}/x.bin?sig=s1gn4ture"
-    real = HTTPDriver(5.0, 4, True, 5)
+    real = HTTPDriver(5.0, True, 5)
     cut = aiodl.TransferError("connection closed early", url=url)
     try:
         [result] = await run_engine([url], tmp_path, BuggyDriver(real, "x.bin?sig=s1gn4ture", cut))

@@ -447,7 +447,8 @@ async def test_an_ftp_timeout_reads_as_a_sentence(ftp: RunningFTP, tmp_path: Pat
 async def test_an_https_server_that_hangs_up_reads_as_a_sentence(
     ca: trustme.CA, tmp_path: Path
 ) -> None:
-    """TLS is set up, the request read, and the connection closed without an answer."""
+    """TLS is set up, the request read, and the connection closed without an answer:
+    worded as over http:// (one transport for both)."""
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     trusting = ssl.create_default_context()
@@ -466,5 +467,5 @@ async def test_an_https_server_that_hangs_up_reads_as_a_sentence(
         server.close()
         await server.wait_closed()
     message = str(result.error)
-    assert message == f"connection to 127.0.0.1:{port} failed: server disconnected"
+    assert message == f"connection to 127.0.0.1:{port} failed: the server closed the connection"
     assert_sentence(message)

@@ -1,10 +1,9 @@
 """The HTTP(S) driver: ranged GETs, redirects and version checks on either transport,
 and folder URLs' index pages as listings (``folders``), so HTTP trees are walked as FTP's.
 
-Plain ``http://`` goes over our own sockets (``plain``: bodies spliced into the file);
-``https://`` over an aiohttp session (``tls``), made when the first such URL comes.
-Both answer with the same shape (status, reason, headers, url, ``body()``, ``close()``),
-so everything here (redirects, Content-Range checks, version checks) is written once.
+``http://`` and ``https://`` go over one transport on our own sockets (``plain``: TLS
+from the stdlib ``ssl`` for ``https://``), so everything here (redirects, Content-Range
+checks, version checks) and every rule of the wire holds for both schemes alike.
 
 There is no HEAD probe. The first request of a file is ``GET`` with ``Range: bytes=0-``:
 a 206 reveals the size, range support and validators and already streams the first
@@ -16,8 +15,7 @@ from __future__ import annotations
 
 import ssl
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from multidict import CIMultiDictProxy
 
@@ -47,14 +45,11 @@ from .rules import (
 )
 from .wire import Framing, content_length, field_text
 
-if TYPE_CHECKING:
-    from .tls import TLSClient
-
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class Response(Protocol):
-    """A response whose head has arrived, from either transport."""
+    """A response whose head has arrived."""
 
     @property
     def status(self) -> int: ...
@@ -89,24 +84,19 @@ class HTTPDriver:
     def __init__(
         self,
         timeout: float,
-        connections: int,
         verify: bool | ssl.SSLContext,
         max_redirects: int,
         resolve: Resolve | None = None,
         logins: Logins | None = None,
         cookies: Cookies | None = None,
     ) -> None:
-        self._raw = RawPool(timeout, Connector(resolve))
-        self._tls: TLSClient | None = None
-        self._tls_options = (timeout, connections, verify, resolve)
+        self._raw = RawPool(timeout, Connector(resolve), verify)
         self._max_redirects = max_redirects
         self._logins = logins
         self.cookies = cookies if cookies is not None else Cookies()
 
     async def aclose(self) -> None:
         self._raw.close()
-        if self._tls is not None:
-            await self._tls.aclose()
 
     async def open(
         self, endpoint: Endpoint, start: int, end: int | None, known: RemoteFile | None
@@ -180,18 +170,9 @@ class HTTPDriver:
         return headers
 
     async def _exchange(self, url: str, headers: dict[str, str]) -> Response:
-        """One request on the transport the URL's scheme calls for."""
-        if urlsplit(url).scheme.lower() != "http":
-            return await self._secure().get(url, headers)
+        """One request, on a pooled connection or a new one."""
         with translated(url):
             return await self._raw.get(url, with_userinfo(url, headers))
-
-    def _secure(self) -> TLSClient:
-        if self._tls is None:
-            from .tls import TLSClient  # aiohttp is imported only for HTTPS
-
-            self._tls = TLSClient(*self._tls_options)
-        return self._tls
 
 
 def _if_range(known: RemoteFile) -> str | None:

@@ -2,8 +2,8 @@
 
 Sans-IO, like h11: the plain-HTTP driver sends what ``request`` builds and feeds what it
 receives to ``HeadParser`` until a head is complete; ``framing`` then says how the body
-is delimited. The HTTPS transport (aiohttp) reads heads itself, and hands its fields to
-``header_fields`` and ``framing`` so both transports accept and refuse the same heads.
+is delimited. ``https://`` goes through the same transport (TLS under it), so both
+schemes accept and refuse the same heads.
 
 Everything a server sends is untrusted. Lenient where RFC 9112 lets a client be (and curl
 is): a bare LF ends a line, obsolete line folding is unfolded, ``Transfer-Encoding:
