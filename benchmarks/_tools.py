@@ -163,11 +163,11 @@ _CA = {"aiodl": "--cacert {cacert}", "aria2c": "--ca-certificate={cacert}",
 
 def _secure(workload: str, base: str) -> list[Tool]:
     """The rows of `base` whose tool takes a CA flag, for `workload`, the flag put right
-    after the program (after `-m aiodl` for aiodl)."""
+    after the program (after the script for aiodl, which runs under stallwatch)."""
     rows = []
     for t in TOOLS:
         if t.workload == base and t.key in _CA:
-            program = "-m aiodl" if t.key == "aiodl" else t.cmd.split()[0]
+            program = "{stallwatch}" if t.key == "aiodl" else t.cmd.split()[0]
             cmd = t.cmd.replace(program, f"{program} {_CA[t.key]}", 1)
             rows.append(replace(t, workload=workload, cmd=cmd))
     return rows
