@@ -18,7 +18,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.servers.vsftpd import _free_port as free_port
+from testing.servers.children import free_port, log_tail, stop
 
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 NGINX_TEMPS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -164,22 +163,6 @@ def _answers(port: int) -> bool:
         connection.close()
 
 
-def _said(work: Path) -> str:
-    log = work / "error.log"
-    return " | ".join(log.read_text().splitlines()[-5:]) if log.exists() else "(no log)"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM ends all four at once; their process group is killed if one hangs."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @contextmanager
 def serve(name: str, root: Path, work: Path) -> Iterator[str]:
     """Run server ``name`` serving ``root`` for the block; yields ``http://127.0.0.1:PORT``.
@@ -199,11 +182,13 @@ def serve(name: str, root: Path, work: Path) -> Iterator[str]:
         deadline = time.monotonic() + 10
         while not _answers(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start on port {port}: {_said(work)}")
+                raise RuntimeError(
+                    f"{name} did not start on port {port}: {log_tail(work / 'error.log')}"
+                )
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop(process)
 
 
 @contextmanager

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -17,16 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from testing.servers.children import free_port, log_tail, stop
+
 NGINX = "/usr/sbin/nginx"
 TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-
-
-def free_port() -> int:
-    """Ask the kernel for an unused loopback port (tiny race with nginx's bind, fine here)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def render_config(work: Path, root: Path, port: int, tls: tuple[Path, Path] | None = None) -> str:
@@ -85,27 +77,11 @@ def _wait_ready(proc: subprocess.Popen[bytes], port: int, probe: str, log: Path,
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited ({proc.returncode}): {_tail(log)}")
+            raise RuntimeError(f"nginx exited ({proc.returncode}): {log_tail(log)}")
         if _answers(port, probe, tls):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"nginx did not answer on port {port}: {_tail(log)}")
-
-
-def _tail(log: Path) -> str:
-    """Last lines of the error log, the only place nginx explains itself."""
-    return " | ".join(log.read_text().splitlines()[-5:]) if log.exists() else "(no error log)"
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM is nginx's fast shutdown; SIGKILL the group if it hangs."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    raise RuntimeError(f"nginx did not answer on port {port}: {log_tail(log)}")
 
 
 def ca_file(work: Path) -> Path:
@@ -152,4 +128,4 @@ def serve(
         _wait_ready(proc, port, probe, log, tls is not None)
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop(proc)

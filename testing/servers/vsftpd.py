@@ -11,12 +11,13 @@ import ftplib
 import os
 import pwd
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from testing.servers.children import free_port
 
 VSFTPD = "/usr/sbin/vsftpd"
 # Passive data ports stay below Linux's ephemeral range (32768-60999), so a data port never
@@ -64,14 +65,6 @@ xferlog_enable=NO
 dirmessage_enable=NO
 secure_chroot_dir={empty}
 {extra}"""
-
-
-def _free_port() -> int:
-    """An unused loopback port, from the kernel (tiny race with vsftpd's bind, fine here)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _login_error(port: int) -> str | None:
@@ -148,7 +141,7 @@ def serve(root: Path, work: Path, *, max_per_ip: int = 200, extra: str = "") -> 
     empty = work / "vsftpd-empty"
     empty.mkdir(exist_ok=True)
     empty.chmod(0o755)
-    port = _free_port()
+    port = free_port()
     conf = work / "vsftpd.conf"
     conf.write_text(render_config(root.resolve(), empty.resolve(), port, max_per_ip, extra))
     log = work / "vsftpd.log"
