@@ -3,7 +3,8 @@
 The docs are README.md, SECURITY.md and every docs/*.md (a glob: a new doc is covered).
 They name placeholder hosts; the test swaps each for a local server before running a
 block (``HOSTS`` below): ``https://example.org`` and ``https://a.example`` are one HTTP
-server, ``https://b.example`` a second one, ``ftp://archive.example``, ``ftp://c.example``
+server, ``https://b.example`` a second one, ``https://data.example`` nginx serving a folder
+tree with its autoindex pages (``WEB_TREE``), ``ftp://archive.example``, ``ftp://c.example``
 and ``ftp://user:pass@ftp.example:2121`` one FTP server (its login alice:wonder).
 
 Python blocks run with top-level ``await`` (a block calling ``asyncio.run`` runs in a
@@ -42,6 +43,7 @@ from typing import Any
 import pytest
 
 import aiodl
+from testing.servers import autoindex
 from testing.servers.ftp import RunningFTP
 from testing.servers.http import FaultServer
 
@@ -61,6 +63,12 @@ SIZES = {"a.iso": 300_000, "b.iso": 2000, "b": 1000}
 DATA = {name: _RANDOM.randbytes(size) for name, size in SIZES.items()}
 BIG = _RANDOM.randbytes(3 << 20)
 TREE = {"jma/hsd/x.bz2": b"bz2 x", "jma/hsd/2026/y.bz2": b"bz2 y", "jma/hsd/tmp/t.txt": b"t"}
+WEB_TREE = {
+    "gnss/2026/001/site1.crx.gz": b"crx 1",
+    "gnss/2026/001/site2.crx.gz": b"crx 2",
+    "gnss/2026/002/site1.crx.gz": b"crx 3",
+    "gnss/2026/002/notes.txt": b"notes",
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,21 @@ def test_the_docs_quote_the_digests_of_the_served_files() -> None:
 
 
 @pytest.fixture
-def hosts(http_server: FaultServer, other_server: FaultServer, ftp: RunningFTP) -> dict[str, str]:
+def web_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx's autoindex pages over ``WEB_TREE``: the docs' HTTPS folder tree."""
+    with autoindex.readable_root() as root:
+        for path, data in WEB_TREE.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        with autoindex.serve("nginx", root, tmp_path_factory.mktemp("nginx")) as url:
+            yield url
+
+
+@pytest.fixture
+def hosts(
+    http_server: FaultServer, other_server: FaultServer, ftp: RunningFTP, web_tree: str
+) -> dict[str, str]:
     """The placeholder hosts of the docs -> local servers serving what the docs fetch."""
     for name, data in DATA.items():
         http_server.add(name, data)
@@ -127,6 +149,7 @@ def hosts(http_server: FaultServer, other_server: FaultServer, ftp: RunningFTP) 
         "https://example.org": http,
         "https://a.example": http,
         "https://b.example": other,
+        "https://data.example": web_tree,
         "ftp://user:pass@ftp.example:2121": ftp_url.replace("ftp://", "ftp://alice:wonder@"),
         "ftp://c.example": ftp_url,
         "ftp://archive.example": ftp_url,
