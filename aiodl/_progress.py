@@ -37,6 +37,7 @@ from ._urls import is_tree_url
 LARGE_FILE = 8 * 1024 * 1024
 WINDOW = 5.0  # seconds of samples a speed is measured over
 SAMPLE = 0.1  # at most one sample this often: a file's many small writes cost no memory
+REDRAWS_PER_SECOND = 8
 
 
 class Meter:
@@ -85,14 +86,21 @@ class ProgressBars:
     """
 
     def __init__(self, console: Console | None = None, *, files: int | None = None) -> None:
+        console = console or Console(stderr=True)
+        # In a notebook the widget is redrawn from the loop's own events, never from rich's
+        # refresh thread: output sent from another thread is not tied to the cell, so
+        # the widget could end on an empty frame.
+        self._redraw_on_events = console.is_jupyter
+        self._drawn = 0.0
         self._progress = Progress(
             TextColumn("{task.description}", justify="left", markup=False),
             BarColumn(),
             DownloadColumn(binary_units=True),
             _Measured(self, "speed"),
             _Measured(self, "eta"),
-            console=console or Console(stderr=True),
-            refresh_per_second=8,
+            console=console,
+            auto_refresh=not self._redraw_on_events,
+            refresh_per_second=REDRAWS_PER_SECOND,
             transient=False,
             redirect_stdout=False,  # stdout carries --json lines while the bars draw
         )
@@ -139,6 +147,15 @@ class ProgressBars:
         elif isinstance(event, Retried):
             self._say(f"retry {self._url(event)} in {event.delay:.1f} s: {event.reason}")
         self._draw_overall()
+        if self._redraw_on_events:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        """At most REDRAWS_PER_SECOND frames, as rich's own thread draws them."""
+        now = time.monotonic()
+        if now - self._drawn >= 1 / REDRAWS_PER_SECOND:
+            self._drawn = now
+            self._progress.refresh()
 
     @property
     def tasks(self) -> list[Task]:

@@ -123,3 +123,17 @@ def test_the_final_frame_is_drawn_when_the_bars_stop() -> None:
         bars.handle(Advanced(0, 10))
         bars.handle(Finished(0, Result("u0", Path("a"), ok=True, size=10)))
     assert "1/1 files" in plain(screen).splitlines()[-1]
+
+
+def test_in_a_notebook_no_thread_draws_and_events_redraw(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Jupyter, output from a thread is not tied to the cell (the widget could end on an
+    empty frame, seen under load): rich's refresh thread stays off and events redraw."""
+    frames: list[object] = []
+    console = Console(file=io.StringIO(), width=100, force_jupyter=True)
+    with ProgressBars(console, files=1) as bars:
+        monkeypatch.setattr(bars._progress, "refresh", lambda: frames.append(None))
+        assert bars._progress.live._refresh_thread is None
+        bars.handle(Started(0, "u", Path("a"), 10))
+        assert len(frames) == 1
+        bars.handle(Advanced(0, 5))  # within the same eighth of a second: not redrawn
+        assert len(frames) == 1
